@@ -1,0 +1,24 @@
+# Makefile for lms_visibility (PGXS)
+
+EXTENSION = lms_visibility
+MODULE_big = lms_visibility
+OBJS = \
+	src/vis_load.o \
+	src/vis_graph.o \
+	src/vis_rules.o \
+	src/vis_explain.o \
+	src/vis_cache.o \
+	src/vis_principal.o \
+	src/vis_guard.o \
+	src/vis_sql.o
+
+DATA = $(wildcard lms_visibility--*.sql)
+
+REGRESS = constraints principal plans upgrade
+REGRESS_OPTS = --inputdir=.
+
+PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

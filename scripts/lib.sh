@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# scripts/lib.sh: shared helpers of the project's commands.
+#   ensure_packages   install the server headers and pgTAP from Debian (idempotent)
+#   build_install     build the extension warning-free and install it
+#   start_cluster DIR PORT   initdb + start a throwaway cluster in DIR on PORT
+#   stop_cluster DIR         stop it
+# PostgreSQL refuses to run as root: initdb/pg_ctl run as postgres, in a temp
+# dir it owns, on a unix socket in that dir; clients run as root with
+# PGHOST/PGPORT/PGUSER set.
+
+PGBIN=/usr/lib/postgresql/15/bin
+export PATH="$PGBIN:$PATH"
+
+as_postgres() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+ensure_packages() {
+	local need=0
+	[ -f /usr/include/postgresql/15/server/postgres.h ] || need=1
+	[ -f /usr/share/postgresql/15/extension/pgtap.control ] || need=1
+	command -v pg_prove >/dev/null 2>&1 || need=1
+	if [ "$need" = 1 ]; then
+		echo "== installing postgresql-server-dev-15, postgresql-15-pgtap, pg_prove"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq postgresql-server-dev-15 postgresql-15-pgtap \
+			libtap-parser-sourcehandler-pgtap-perl >/dev/null
+	fi
+}
+
+build_install() {
+	echo "== building and installing lms_visibility"
+	make -s PG_CONFIG="$PGBIN/pg_config" clean >/dev/null
+	make -s PG_CONFIG="$PGBIN/pg_config" 2>&1 | grep -v '^/usr/bin/clang' || true
+	test -f lms_visibility.so
+	make -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null
+}
+
+# start_cluster DIR PORT [extra postgresql.conf lines]
+start_cluster() {
+	local dir=$1 port=$2 extra=${3:-}
+	mkdir -p "$dir"
+	chown postgres:postgres "$dir"
+	chmod 700 "$dir"
+	as_postgres "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync >"$dir/initdb.log" 2>&1
+	cat >>"$dir/data/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+wal_level = replica
+max_wal_senders = 4
+hot_standby = on
+shared_buffers = 256MB
+max_connections = 100
+log_min_messages = warning
+$extra
+CONF
+	echo "host replication postgres 127.0.0.1/32 trust" >>"$dir/data/pg_hba.conf"
+	as_postgres "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+	export PGHOST=$dir PGPORT=$port PGUSER=postgres
+}
+
+stop_cluster() {
+	local dir=$1
+	[ -d "$dir/data" ] && as_postgres "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# free_port BASE: the first port from BASE on that nothing listens on
+free_port() {
+	local p=$1
+	while (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; do p=$((p + 1)); done
+	echo $p
+}

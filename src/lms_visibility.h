@@ -1,0 +1,247 @@
+/*-------------------------------------------------------------------------
+ *
+ * lms_visibility.h
+ *	  Shared declarations of the lms_visibility extension: id sets, the
+ *	  store loader, the visibility engine, the cache and principals.
+ *
+ * IDENTIFICATION
+ *	  src/lms_visibility.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LMS_VISIBILITY_H
+#define LMS_VISIBILITY_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "utils/snapshot.h"
+
+/* ---------------------------------------------------------------------
+ * Id sets: open-addressing hash sets of bigint ids (lib/simplehash.h)
+ * ---------------------------------------------------------------------
+ */
+typedef struct VisIdEntry
+{
+	int64		id;
+	char		status;
+} VisIdEntry;
+
+#define SH_PREFIX idset
+#define SH_ELEMENT_TYPE VisIdEntry
+#define SH_KEY_TYPE int64
+#define SH_SCOPE extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+typedef struct idset_hash VisIdSet;
+
+extern VisIdSet *vis_idset_create(MemoryContext cxt, uint32 size);
+extern bool vis_idset_add(VisIdSet *set, int64 id);
+extern bool vis_idset_has(VisIdSet *set, int64 id);
+
+/* a growable array of ids, for traversals and child lists */
+typedef struct VisIdArray
+{
+	int			n;
+	int			max;
+	int64	   *ids;
+} VisIdArray;
+
+extern void vis_idarray_push(VisIdArray *a, int64 id);
+
+/* ---------------------------------------------------------------------
+ * Content grants: content id -> unrestricted, or restricted to the union
+ * of some context-group sets (SPEC.md 4.3)
+ * ---------------------------------------------------------------------
+ */
+typedef struct VisGrant
+{
+	int64		id;
+	char		status;
+	bool		unrestricted;
+	int			nctx;
+	int			maxctx;
+	VisIdSet  **ctx;
+} VisGrant;
+
+#define SH_PREFIX grantmap
+#define SH_ELEMENT_TYPE VisGrant
+#define SH_KEY_TYPE int64
+#define SH_SCOPE extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+/* ---------------------------------------------------------------------
+ * The store loader (vis_load.c): direct index scans of lms tables
+ * ---------------------------------------------------------------------
+ */
+typedef void (*VisRowFn) (void *arg, Datum *values, bool *nulls);
+
+extern Oid	vis_namespace(void);
+extern Oid	vis_relid(const char *relname, bool missing_ok);
+extern Snapshot vis_snapshot(void);
+extern int	vis_scan(const char *relname, const char *indexname, int64 key,
+					 int natts, const char *const *attnames,
+					 Snapshot snapshot, VisRowFn fn, void *arg);
+extern bool vis_fetch_one(const char *relname, const char *indexname, int64 key,
+						  int natts, const char *const *attnames,
+						  Snapshot snapshot, Datum *values, bool *nulls);
+
+/* ---------------------------------------------------------------------
+ * The visibility engine (vis_graph.c, vis_rules.c)
+ * ---------------------------------------------------------------------
+ */
+typedef enum VisKind
+{
+	KIND_NONE = 0,
+	KIND_PATH,
+	KIND_PATH_SESSION,
+	KIND_COURSE,
+	KIND_CLASSROOM,
+	KIND_CLASSROOM_SLOT
+} VisKind;
+
+extern const char *const vis_kind_names[];
+extern VisKind vis_kind_from_text(const char *s);
+
+typedef struct VisGroup
+{
+	int64		id;
+	char		status;
+	int64		parent;			/* 0 = top level */
+	char	   *name;
+	VisIdArray	children;
+} VisGroup;
+
+#define SH_PREFIX groupmap
+#define SH_ELEMENT_TYPE VisGroup
+#define SH_KEY_TYPE int64
+#define SH_SCOPE extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+typedef struct VisContent
+{
+	int64		id;
+	char		status;
+	VisKind		kind;
+	int64		parent;			/* 0 = none */
+	int64		owner;			/* 0 = none */
+	int64		author;			/* 0 = none */
+	char	   *title;
+	VisIdArray	children;		/* sessions of a path, slots of a classroom */
+} VisContent;
+
+#define SH_PREFIX contentmap
+#define SH_ELEMENT_TYPE VisContent
+#define SH_KEY_TYPE int64
+#define SH_SCOPE extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+/* One tenant's structure, loaded for one computation */
+typedef struct VisTenant
+{
+	int64		tenant_id;
+	bool		extended;
+	groupmap_hash *groups;
+	contentmap_hash *content;
+} VisTenant;
+
+extern VisTenant *vis_tenant_load(int64 tenant_id, Snapshot snap);
+extern VisIdSet *vis_subtree(VisTenant *t, int64 root, VisIdArray *out);
+extern VisIdSet *vis_connected(VisTenant *t, VisIdSet *s, VisIdArray *s_arr,
+							   VisIdArray *out, Snapshot snap);
+extern const char *vis_group_label(VisTenant *t, int64 group_id);
+extern const char *vis_content_label(VisTenant *t, int64 content_id);
+
+/* The roles and relations of SPEC.md 4.1-4.3, in the order of the SPEC */
+typedef enum VisRuleId
+{
+	RULE_PLATFORM_ADMIN,
+	RULE_LEARNER_MANAGER,
+	RULE_GROUP_ADMIN,
+	RULE_GROUP_ANALYST,
+	RULE_GROUP_LEADER,
+	RULE_COACH,
+	RULE_EDITOR,
+	RULE_MANAGER,
+	RULE_TRAINER,
+	RULE_INSTRUCTOR,
+	RULE_CONTRIBUTOR,
+	RULE_MAIN_AUTHOR,
+	RULE_COAUTHOR,
+	RULE_COUNT
+} VisRuleId;
+
+/* One role or relation held by the principal: a rule and its object */
+typedef struct VisSource
+{
+	VisRuleId	rule;
+	int64		object;			/* group, slot, session or content; 0 = none */
+} VisSource;
+
+/* What explain_visibility asks the engine to record */
+typedef struct VisWitness
+{
+	int64		user_id;
+	int64		content_id;
+	int64		context_id;		/* 0 = null context */
+	List	   *user_reasons;	/* char * */
+	List	   *content_reasons;	/* char *, unrestricted grants */
+	List	   *restricted_reasons; /* char *, parallel to restricted_sets */
+	List	   *restricted_sets;	/* VisIdSet * */
+} VisWitness;
+
+/* The result of the engine for one principal */
+typedef struct VisResult
+{
+	int64		principal;
+	bool		known;			/* the principal is a user */
+	int64		tenant_id;
+	VisIdSet   *users;			/* U(p) */
+	grantmap_hash *grants;		/* C(p) */
+	List	   *sources;		/* VisSource *, the principal's roles */
+	VisTenant  *tenant;
+} VisResult;
+
+extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap);
+extern const char *vis_rule_name(VisRuleId rule);
+extern char *vis_source_label(VisResult *r, const VisSource *src);
+extern bool vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
+							bool has_context, int64 context_id);
+extern VisGrant *vis_result_grant(VisResult *r, int64 content_id);
+
+/* explain_visibility (vis_explain.c): a list of VisExplainRow */
+typedef struct VisExplainRow
+{
+	const char *part;			/* user, content, context, result */
+	bool		granted;
+	char	   *reason;
+} VisExplainRow;
+
+extern List *vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
+							  bool has_context, int64 context_id);
+
+/* ---------------------------------------------------------------------
+ * The per-backend cache (vis_cache.c)
+ * ---------------------------------------------------------------------
+ */
+extern void vis_cache_init(void);
+extern VisResult *vis_cache_get(int64 principal);
+extern uint64 vis_cache_generation(void);
+extern void vis_cache_note_rebuild(double ms);
+extern MemoryContext vis_cache_context(void);
+extern int	vis_cache_max_principals;
+
+/* ---------------------------------------------------------------------
+ * Principals (vis_principal.c)
+ * ---------------------------------------------------------------------
+ */
+extern void vis_principal_init(void);
+extern bool vis_current_principal(int64 *principal);
+extern void vis_check_principal_arg(int64 principal);
+
+#endif							/* LMS_VISIBILITY_H */

@@ -1,0 +1,332 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_cache.c
+ *	  Per-backend cache of U(p) and C(p), one entry per principal, reused
+ *	  across statements and transactions and dropped exactly when the
+ *	  relationship store changes.
+ *
+ *	  Every store table has a statement-level trigger that fires a relcache
+ *	  invalidation on the proxy relation lms.cache_proxy.  PostgreSQL
+ *	  delivers it to every backend at commit (to hot standbys through WAL
+ *	  replay) and to the changing backend at its next command.  The callback
+ *	  only bumps a generation counter; entries of an older generation are
+ *	  freed on next use.  A transaction or subtransaction abort bumps it too,
+ *	  so nothing built from rolled-back rows survives, and an entry that was
+ *	  invalidated while it was being built is used once and never cached.
+ *
+ *	  Under REPEATABLE READ and SERIALIZABLE, an entry is built from the
+ *	  transaction's snapshot and lives only until the transaction ends.
+ *
+ * IDENTIFICATION
+ *	  src/vis_cache.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "funcapi.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "lms_visibility.h"
+
+typedef struct VisCacheEntry
+{
+	int64		principal;
+	uint64		generation;		/* 0 = free slot */
+	bool		xact_local;		/* built from a transaction snapshot */
+	uint64		last_used;
+	MemoryContext cxt;
+	VisResult  *res;
+} VisCacheEntry;
+
+int			vis_cache_max_principals = 64;
+
+static MemoryContext VisCacheContext = NULL;
+static VisCacheEntry *entries = NULL;
+static int	nentries = 0;
+static int	maxentries = 0;
+static VisCacheEntry *last_hit = NULL;
+static uint64 generation = 1;
+static uint64 tick = 0;
+static bool any_xact_local = false;
+static Oid	proxy_oid = InvalidOid;
+
+/* observability */
+static uint64 stat_hits = 0;
+static uint64 stat_rebuilds = 0;
+static uint64 stat_invalidations = 0;
+static TimestampTz stat_last_invalidation = 0;
+static double stat_last_rebuild_ms = 0;
+
+/*
+ * vis_invalidate marks every entry stale.  It runs inside invalidation
+ * callbacks: no catalog access, no allocation.
+ */
+static void
+vis_invalidate(void)
+{
+	generation++;
+	last_hit = NULL;
+	stat_invalidations++;
+	stat_last_invalidation = GetCurrentTimestamp();
+}
+
+/*
+ * vis_relcache_callback flushes on an invalidation of the proxy relation,
+ * or of everything (InvalidOid, e.g. after a shared-invalidation overflow).
+ */
+static void
+vis_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == proxy_oid)
+	{
+		vis_invalidate();
+		/* the proxy may have been dropped: look it up again */
+		proxy_oid = InvalidOid;
+	}
+}
+
+/*
+ * vis_xact_callback drops what a failed transaction may have built from
+ * its own rows, and what a snapshot-isolated transaction built from its
+ * snapshot.
+ */
+static void
+vis_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	switch (event)
+	{
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			vis_invalidate();
+			any_xact_local = false;
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			if (any_xact_local)
+			{
+				for (i = 0; i < nentries; i++)
+					if (entries[i].xact_local)
+						entries[i].generation = 0;
+				last_hit = NULL;
+				any_xact_local = false;
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+vis_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		vis_invalidate();
+}
+
+/*
+ * vis_cache_init registers the callbacks; called once from _PG_init.
+ */
+void
+vis_cache_init(void)
+{
+	CacheRegisterRelcacheCallback(vis_relcache_callback, (Datum) 0);
+	RegisterXactCallback(vis_xact_callback, NULL);
+	RegisterSubXactCallback(vis_subxact_callback, NULL);
+}
+
+/*
+ * vis_cache_generation returns the current generation: anything built
+ * under an older one is stale.
+ */
+uint64
+vis_cache_generation(void)
+{
+	return generation;
+}
+
+/*
+ * vis_cache_context returns the long-lived context of the cache.
+ */
+MemoryContext
+vis_cache_context(void)
+{
+	if (VisCacheContext == NULL)
+		VisCacheContext = AllocSetContextCreate(CacheMemoryContext, "lms_visibility cache",
+												ALLOCSET_DEFAULT_SIZES);
+	return VisCacheContext;
+}
+
+static void
+free_entry(VisCacheEntry *e)
+{
+	if (e->cxt)
+		MemoryContextDelete(e->cxt);
+	e->cxt = NULL;
+	e->res = NULL;
+	e->generation = 0;
+	if (last_hit == e)
+		last_hit = NULL;
+}
+
+/* sweep frees stale entries and compacts the array */
+static void
+sweep(void)
+{
+	int			i,
+				j = 0;
+
+	for (i = 0; i < nentries; i++)
+	{
+		if (entries[i].generation != generation)
+			free_entry(&entries[i]);
+		else
+		{
+			if (i != j)
+			{
+				if (last_hit == &entries[i])
+					last_hit = &entries[j];
+				entries[j] = entries[i];
+			}
+			j++;
+		}
+	}
+	nentries = j;
+}
+
+/*
+ * vis_cache_get returns U(p) and C(p) of a principal, from the cache or
+ * freshly computed.  The result stays valid until the next call.
+ */
+VisResult *
+vis_cache_get(int64 principal)
+{
+	VisCacheEntry *e;
+	MemoryContext cxt;
+	MemoryContext old;
+	VisResult  *res;
+	uint64		born;
+	instr_time	start,
+				duration;
+	int			i;
+
+	if (last_hit && last_hit->principal == principal && last_hit->generation == generation)
+	{
+		stat_hits++;
+		last_hit->last_used = ++tick;
+		return last_hit->res;
+	}
+
+	if (!OidIsValid(proxy_oid))
+		proxy_oid = vis_relid("cache_proxy", false);
+	sweep();
+	for (i = 0; i < nentries; i++)
+	{
+		if (entries[i].principal == principal)
+		{
+			stat_hits++;
+			last_hit = &entries[i];
+			last_hit->last_used = ++tick;
+			return last_hit->res;
+		}
+	}
+
+	/* build in a context of the caller: if anything fails it goes away */
+	born = generation;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "lms_visibility principal",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	INSTR_TIME_SET_CURRENT(start);
+	res = vis_compute(principal, NULL, vis_snapshot());
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	MemoryContextSwitchTo(old);
+	stat_rebuilds++;
+	stat_last_rebuild_ms = INSTR_TIME_GET_MILLISEC(duration);
+
+	if (generation != born || !OidIsValid(proxy_oid))
+		return res;				/* born stale: use once, never cache */
+
+	/* keep it: evict the least recently used entry when full */
+	if (entries == NULL)
+	{
+		maxentries = 16;
+		entries = MemoryContextAllocZero(vis_cache_context(), sizeof(VisCacheEntry) * maxentries);
+	}
+	if (nentries >= vis_cache_max_principals && nentries > 0)
+	{
+		int			victim = 0;
+
+		for (i = 1; i < nentries; i++)
+			if (entries[i].last_used < entries[victim].last_used)
+				victim = i;
+		free_entry(&entries[victim]);
+		entries[victim] = entries[nentries - 1];
+		nentries--;
+		last_hit = NULL;
+	}
+	if (nentries >= maxentries)
+	{
+		maxentries *= 2;
+		entries = repalloc(entries, sizeof(VisCacheEntry) * maxentries);
+		last_hit = NULL;
+	}
+	MemoryContextSetParent(cxt, vis_cache_context());
+	e = &entries[nentries++];
+	e->principal = principal;
+	e->generation = generation;
+	e->xact_local = IsolationUsesXactSnapshot();
+	e->last_used = ++tick;
+	e->cxt = cxt;
+	e->res = res;
+	if (e->xact_local)
+		any_xact_local = true;
+	last_hit = e;
+	return res;
+}
+
+PG_FUNCTION_INFO_V1(lms_cache_stats);
+
+/*
+ * lms_cache_stats reports the state of this backend's cache.
+ */
+Datum
+lms_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[7];
+	bool		nulls[7] = {0};
+	int64		bytes = 0;
+	int			live = 0;
+	int			i;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	for (i = 0; i < nentries; i++)
+	{
+		if (entries[i].generation != generation)
+			continue;
+		live++;
+		bytes += MemoryContextMemAllocated(entries[i].cxt, true);
+	}
+	values[0] = Int32GetDatum(live);
+	values[1] = Int64GetDatum(bytes);
+	values[2] = Int64GetDatum((int64) stat_hits);
+	values[3] = Int64GetDatum((int64) stat_rebuilds);
+	values[4] = Int64GetDatum((int64) stat_invalidations);
+	if (stat_last_invalidation == 0)
+		nulls[5] = true;
+	else
+		values[5] = TimestampTzGetDatum(stat_last_invalidation);
+	values[6] = Float8GetDatum(stat_last_rebuild_ms);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

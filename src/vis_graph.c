@@ -1,0 +1,333 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_graph.c
+ *	  The tenant's structure in memory: id sets, the group tree with its
+ *	  subgroup closures S*(g) and public connections conn(S), and the
+ *	  content tree (sessions of paths, slots of classrooms).
+ *
+ * IDENTIFICATION
+ *	  src/vis_graph.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "lms_visibility.h"
+
+/* splitmix64's finalizer: a cheap, well-mixed hash of a 64-bit id */
+static inline uint32
+vis_hash64(int64 key)
+{
+	uint64		x = (uint64) key;
+
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return (uint32) x;
+}
+
+#define SH_PREFIX idset
+#define SH_ELEMENT_TYPE VisIdEntry
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) vis_hash64(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE extern
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+#define SH_PREFIX grantmap
+#define SH_ELEMENT_TYPE VisGrant
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) vis_hash64(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE extern
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+#define SH_PREFIX groupmap
+#define SH_ELEMENT_TYPE VisGroup
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) vis_hash64(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE extern
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+#define SH_PREFIX contentmap
+#define SH_ELEMENT_TYPE VisContent
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) vis_hash64(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE extern
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+const char *const vis_kind_names[] = {
+	"unknown", "path", "path_session", "course", "classroom", "classroom_slot"
+};
+
+/*
+ * vis_kind_from_text maps a content.kind value to its enum.
+ */
+VisKind
+vis_kind_from_text(const char *s)
+{
+	int			k;
+
+	for (k = KIND_PATH; k <= KIND_CLASSROOM_SLOT; k++)
+		if (strcmp(s, vis_kind_names[k]) == 0)
+			return (VisKind) k;
+	return KIND_NONE;
+}
+
+/*
+ * vis_idset_create makes an empty id set in cxt.
+ */
+VisIdSet *
+vis_idset_create(MemoryContext cxt, uint32 size)
+{
+	return idset_create(cxt, Max(size, 16), NULL);
+}
+
+/*
+ * vis_idset_add adds id and says whether it was new.
+ */
+bool
+vis_idset_add(VisIdSet *set, int64 id)
+{
+	bool		found;
+
+	idset_insert(set, id, &found);
+	return !found;
+}
+
+/*
+ * vis_idset_has tells whether id is in the set.
+ */
+bool
+vis_idset_has(VisIdSet *set, int64 id)
+{
+	return set != NULL && idset_lookup(set, id) != NULL;
+}
+
+/*
+ * vis_idarray_push appends id to a growable array in the current context.
+ */
+void
+vis_idarray_push(VisIdArray *a, int64 id)
+{
+	if (a->n >= a->max)
+	{
+		a->max = Max(8, a->max * 2);
+		if (a->ids == NULL)
+			a->ids = palloc(sizeof(int64) * a->max);
+		else
+			a->ids = repalloc(a->ids, sizeof(int64) * a->max);
+	}
+	a->ids[a->n++] = id;
+}
+
+static void
+load_group_row(void *arg, Datum *values, bool *nulls)
+{
+	VisTenant  *t = (VisTenant *) arg;
+	VisGroup   *g;
+	bool		found;
+
+	g = groupmap_insert(t->groups, DatumGetInt64(values[0]), &found);
+	g->parent = nulls[1] ? 0 : DatumGetInt64(values[1]);
+	g->name = nulls[2] ? pstrdup("") : TextDatumGetCString(values[2]);
+	memset(&g->children, 0, sizeof(VisIdArray));
+}
+
+static void
+load_content_row(void *arg, Datum *values, bool *nulls)
+{
+	VisTenant  *t = (VisTenant *) arg;
+	VisContent *c;
+	bool		found;
+	char	   *kind = TextDatumGetCString(values[1]);
+
+	c = contentmap_insert(t->content, DatumGetInt64(values[0]), &found);
+	c->kind = vis_kind_from_text(kind);
+	c->parent = nulls[2] ? 0 : DatumGetInt64(values[2]);
+	c->owner = nulls[3] ? 0 : DatumGetInt64(values[3]);
+	c->author = nulls[4] ? 0 : DatumGetInt64(values[4]);
+	c->title = nulls[5] ? pstrdup("") : TextDatumGetCString(values[5]);
+	memset(&c->children, 0, sizeof(VisIdArray));
+	pfree(kind);
+}
+
+/*
+ * vis_tenant_load reads one tenant's setting, groups and content into the
+ * current memory context and links both trees.  Nodes whose parent is in
+ * another tenant are treated as top level: nothing crosses tenants.
+ */
+VisTenant *
+vis_tenant_load(int64 tenant_id, Snapshot snap)
+{
+	static const char *const tenant_cols[] = {"extended_visibility"};
+	static const char *const group_cols[] = {"group_id", "parent_group_id", "name"};
+	static const char *const content_cols[] = {"content_id", "kind", "parent_content_id",
+	"owner_group_id", "main_author_id", "title"};
+	VisTenant  *t = palloc0(sizeof(VisTenant));
+	Datum		values[1];
+	bool		nulls[1];
+	groupmap_iterator gi;
+	contentmap_iterator ci;
+	VisGroup   *g;
+	VisContent *c;
+
+	t->tenant_id = tenant_id;
+	if (vis_fetch_one("tenants", "tenants_pkey", tenant_id, 1, tenant_cols, snap,
+					  values, nulls))
+		t->extended = !nulls[0] && DatumGetBool(values[0]);
+
+	t->groups = groupmap_create(CurrentMemoryContext, 64, NULL);
+	vis_scan("groups", "groups_tenant_idx", tenant_id, 3, group_cols, snap,
+			 load_group_row, t);
+	t->content = contentmap_create(CurrentMemoryContext, 64, NULL);
+	vis_scan("content", "content_tenant_idx", tenant_id, 6, content_cols, snap,
+			 load_content_row, t);
+
+	/* link children only once all inserts are done: entries move on growth */
+	groupmap_start_iterate(t->groups, &gi);
+	while ((g = groupmap_iterate(t->groups, &gi)) != NULL)
+	{
+		VisGroup   *parent;
+
+		if (g->parent == 0)
+			continue;
+		parent = groupmap_lookup(t->groups, g->parent);
+		if (parent == NULL)
+			g->parent = 0;
+		else
+			vis_idarray_push(&parent->children, g->id);
+	}
+	contentmap_start_iterate(t->content, &ci);
+	while ((c = contentmap_iterate(t->content, &ci)) != NULL)
+	{
+		VisContent *parent;
+
+		if (c->parent == 0)
+			continue;
+		parent = contentmap_lookup(t->content, c->parent);
+		if (parent == NULL)
+			c->parent = 0;
+		else
+			vis_idarray_push(&parent->children, c->id);
+	}
+	return t;
+}
+
+/*
+ * vis_subtree returns S*(root): root and all its descendants in the
+ * tenant, as a set and, when out is given, as an array in BFS order.
+ * An unknown root gives the empty set.
+ */
+VisIdSet *
+vis_subtree(VisTenant *t, int64 root, VisIdArray *out)
+{
+	VisIdSet   *set = vis_idset_create(CurrentMemoryContext, 16);
+	VisIdArray	queue = {0};
+	int			i;
+
+	if (groupmap_lookup(t->groups, root) == NULL)
+		return set;
+	vis_idset_add(set, root);
+	vis_idarray_push(&queue, root);
+	for (i = 0; i < queue.n; i++)
+	{
+		VisGroup   *g = groupmap_lookup(t->groups, queue.ids[i]);
+		int			j;
+
+		for (j = 0; j < g->children.n; j++)
+			if (vis_idset_add(set, g->children.ids[j]))
+				vis_idarray_push(&queue, g->children.ids[j]);
+	}
+	if (out)
+		*out = queue;
+	return set;
+}
+
+typedef struct ConnCollect
+{
+	VisTenant  *t;
+	VisIdSet   *s;
+	VisIdSet   *conn;
+	VisIdArray *out;
+} ConnCollect;
+
+static void
+collect_connection(void *arg, Datum *values, bool *nulls)
+{
+	ConnCollect *cc = (ConnCollect *) arg;
+	int64		other = DatumGetInt64(values[0]);
+
+	if (vis_idset_has(cc->s, other) || groupmap_lookup(cc->t->groups, other) == NULL)
+		return;
+	if (vis_idset_add(cc->conn, other) && cc->out)
+		vis_idarray_push(cc->out, other);
+}
+
+/*
+ * vis_connected returns conn(S): the groups of the tenant publicly connected
+ * to a group of S, not themselves in S.  A connection is one row and works
+ * both ways, so both columns are searched.
+ */
+VisIdSet *
+vis_connected(VisTenant *t, VisIdSet *s, VisIdArray *s_arr, VisIdArray *out, Snapshot snap)
+{
+	static const char *const to_cols[] = {"connected_group_id"};
+	static const char *const from_cols[] = {"group_id"};
+	ConnCollect cc;
+	int			i;
+
+	cc.t = t;
+	cc.s = s;
+	cc.conn = vis_idset_create(CurrentMemoryContext, 16);
+	cc.out = out;
+	for (i = 0; i < s_arr->n; i++)
+	{
+		vis_scan("group_connections", "group_connections_pkey", s_arr->ids[i],
+				 1, to_cols, snap, collect_connection, &cc);
+		vis_scan("group_connections", "group_connections_connected_idx", s_arr->ids[i],
+				 1, from_cols, snap, collect_connection, &cc);
+	}
+	return cc.conn;
+}
+
+/*
+ * vis_group_label names a group for messages: group 17 (Sales).
+ */
+const char *
+vis_group_label(VisTenant *t, int64 group_id)
+{
+	VisGroup   *g = groupmap_lookup(t->groups, group_id);
+
+	if (g == NULL)
+		return psprintf("group " INT64_FORMAT, group_id);
+	return psprintf("group " INT64_FORMAT " (%s)", group_id, g->name);
+}
+
+/*
+ * vis_content_label names a content item for messages: course 5 (Safety).
+ */
+const char *
+vis_content_label(VisTenant *t, int64 content_id)
+{
+	VisContent *c = contentmap_lookup(t->content, content_id);
+
+	if (c == NULL)
+		return psprintf("content " INT64_FORMAT, content_id);
+	return psprintf("%s " INT64_FORMAT " (%s)", vis_kind_names[c->kind], content_id, c->title);
+}

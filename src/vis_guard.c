@@ -1,0 +1,280 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_guard.c
+ *	  Triggers of the relationship store: the tenant guard that refuses a
+ *	  row linking two tenants (and group cycles, and misparented content),
+ *	  and the invalidation trigger that flushes every backend's cache.
+ *
+ * IDENTIFICATION
+ *	  src/vis_guard.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "lms_visibility.h"
+
+/* what a guarded column references */
+typedef struct RefRow
+{
+	bool		found;
+	int64		tenant_id;
+	int64		parent;			/* groups: parent_group_id, 0 if none */
+	char	   *kind;			/* content: kind */
+} RefRow;
+
+static void
+ref_group_row(void *arg, Datum *values, bool *nulls)
+{
+	RefRow	   *r = (RefRow *) arg;
+
+	r->found = true;
+	r->tenant_id = DatumGetInt64(values[0]);
+	r->parent = nulls[1] ? 0 : DatumGetInt64(values[1]);
+}
+
+static void
+ref_content_row(void *arg, Datum *values, bool *nulls)
+{
+	RefRow	   *r = (RefRow *) arg;
+
+	r->found = true;
+	r->tenant_id = DatumGetInt64(values[0]);
+	r->kind = TextDatumGetCString(values[1]);
+}
+
+static void
+ref_user_row(void *arg, Datum *values, bool *nulls)
+{
+	RefRow	   *r = (RefRow *) arg;
+
+	r->found = true;
+	r->tenant_id = DatumGetInt64(values[0]);
+}
+
+/*
+ * lookup_ref finds the row an id references.  It reads with SnapshotSelf,
+ * which also sees rows inserted earlier by the same statement, so that one
+ * multi-row INSERT or COPY is checked as strictly as many single ones.
+ */
+static RefRow
+lookup_ref(const char *entity, int64 id)
+{
+	static const char *const group_cols[] = {"tenant_id", "parent_group_id"};
+	static const char *const content_cols[] = {"tenant_id", "kind"};
+	static const char *const user_cols[] = {"tenant_id"};
+	RefRow		r = {false, 0, 0, NULL};
+
+	if (strcmp(entity, "user") == 0)
+		vis_scan("users", "users_pkey", id, 1, user_cols, SnapshotSelf, ref_user_row, &r);
+	else if (strcmp(entity, "group") == 0 || strcmp(entity, "ancestor") == 0)
+		vis_scan("groups", "groups_pkey", id, 2, group_cols, SnapshotSelf, ref_group_row, &r);
+	else if (strcmp(entity, "content") == 0 || strcmp(entity, "parent") == 0)
+		vis_scan("content", "content_pkey", id, 2, content_cols, SnapshotSelf, ref_content_row, &r);
+	else if (strcmp(entity, "tenant") == 0)
+	{
+		r.found = true;
+		r.tenant_id = id;
+	}
+	else
+		elog(ERROR, "lms._tenant_guard: unknown entity \"%s\"", entity);
+	return r;
+}
+
+static const char *
+entity_noun(const char *entity)
+{
+	if (strcmp(entity, "ancestor") == 0)
+		return "group";
+	if (strcmp(entity, "parent") == 0)
+		return "content";
+	return entity;
+}
+
+/*
+ * check_no_cycle walks up from the new parent of group_id and refuses to
+ * close a loop.  Moves within one tenant's tree are serialized by a
+ * transaction-level advisory lock, so two concurrent moves cannot close a
+ * loop together.
+ */
+static void
+check_no_cycle(int64 group_id, int64 parent, int64 tenant_id)
+{
+	int64		cur = parent;
+	int			depth = 0;
+
+	DirectFunctionCall1(pg_advisory_xact_lock_int8,
+						Int64GetDatum((int64) (UINT64CONST(0x4c4d5347) << 32) ^ tenant_id));
+	while (cur != 0)
+	{
+		RefRow		r;
+
+		if (cur == group_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("group " INT64_FORMAT " cannot have group " INT64_FORMAT " as parent",
+							group_id, parent),
+					 errdetail("Group " INT64_FORMAT " is already an ancestor of group " INT64_FORMAT
+							   ", so this would make a cycle.", group_id, parent)));
+		r = lookup_ref("group", cur);
+		if (!r.found)
+			break;
+		cur = r.parent;
+		if (++depth > 1000000)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("group tree above group " INT64_FORMAT " is too deep", group_id)));
+	}
+}
+
+static int64
+column_int64(HeapTuple tup, TupleDesc desc, const char *col, bool *isnull)
+{
+	int			attnum = SPI_fnumber(desc, col);
+
+	if (attnum <= 0)
+		elog(ERROR, "lms._tenant_guard: column \"%s\" does not exist", col);
+	return DatumGetInt64(heap_getattr(tup, attnum, desc, isnull));
+}
+
+PG_FUNCTION_INFO_V1(lms_tenant_guard);
+
+/*
+ * lms_tenant_guard is a BEFORE ROW trigger.  Each trigger argument reads
+ * "column:entity[:kind]": the column references a tenant, user, group or
+ * content item (of that kind).  Every referenced row must belong to the
+ * same tenant; "ancestor" also refuses group cycles, and "parent" checks
+ * that a path_session's parent is a path and a classroom_slot's a
+ * classroom.  A missing row is left to the foreign key to report.
+ */
+Datum
+lms_tenant_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	const char *relname;
+	bool		have_tenant = false;
+	int64		tenant_id = 0;
+	const char *tenant_noun = NULL;
+	int64		tenant_from = 0;
+	int			i;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "lms._tenant_guard must be fired as a BEFORE ROW trigger");
+	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		return PointerGetDatum(td->tg_trigtuple);
+	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	desc = RelationGetDescr(td->tg_relation);
+	relname = RelationGetRelationName(td->tg_relation);
+
+	for (i = 0; i < td->tg_trigger->tgnargs; i++)
+	{
+		char	   *spec = pstrdup(td->tg_trigger->tgargs[i]);
+		char	   *col = spec;
+		char	   *entity = strchr(spec, ':');
+		char	   *kind = NULL;
+		bool		isnull;
+		int64		id;
+		RefRow		ref;
+
+		if (entity == NULL)
+			elog(ERROR, "lms._tenant_guard: bad argument \"%s\"", spec);
+		*entity++ = '\0';
+		kind = strchr(entity, ':');
+		if (kind)
+			*kind++ = '\0';
+
+		id = column_int64(tup, desc, col, &isnull);
+		if (isnull)
+			continue;
+		ref = lookup_ref(entity, id);
+		if (!ref.found)
+			continue;
+
+		if (kind && strcmp(ref.kind, kind) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("content " INT64_FORMAT " is a %s, not a %s", id, ref.kind, kind),
+					 errdetail("Column %s of lms.%s references a %s.", col, relname, kind)));
+
+		if (strcmp(entity, "parent") == 0)
+		{
+			bool		kind_null;
+			char	   *own_kind = TextDatumGetCString(heap_getattr(tup, SPI_fnumber(desc, "kind"),
+																	desc, &kind_null));
+			const char *want = strcmp(own_kind, "path_session") == 0 ? "path" :
+			strcmp(own_kind, "classroom_slot") == 0 ? "classroom" : NULL;
+
+			if (want == NULL || strcmp(ref.kind, want) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_CHECK_VIOLATION),
+						 errmsg("a %s cannot have content " INT64_FORMAT " (a %s) as parent",
+								own_kind, id, ref.kind),
+						 errdetail("A path_session's parent is a path, a classroom_slot's a classroom; other kinds have none.")));
+		}
+
+		if (!have_tenant)
+		{
+			have_tenant = true;
+			tenant_id = ref.tenant_id;
+			tenant_noun = entity_noun(entity);
+			tenant_from = id;
+		}
+		else if (ref.tenant_id != tenant_id && strcmp(tenant_noun, "tenant") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("%s " INT64_FORMAT " belongs to tenant " INT64_FORMAT
+							", not to tenant " INT64_FORMAT,
+							entity_noun(entity), id, ref.tenant_id, tenant_id),
+					 errdetail("A row of lms.%s must not link two tenants.", relname)));
+		else if (ref.tenant_id != tenant_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("%s " INT64_FORMAT " belongs to tenant " INT64_FORMAT
+							", but %s " INT64_FORMAT " belongs to tenant " INT64_FORMAT,
+							entity_noun(entity), id, ref.tenant_id,
+							tenant_noun, tenant_from, tenant_id),
+					 errdetail("A row of lms.%s must not link two tenants.", relname)));
+
+		if (strcmp(entity, "ancestor") == 0)
+		{
+			bool		own_null;
+			int64		own = column_int64(tup, desc, "group_id", &own_null);
+
+			check_no_cycle(own, id, ref.tenant_id);
+		}
+		pfree(spec);
+	}
+	return PointerGetDatum(tup);
+}
+
+PG_FUNCTION_INFO_V1(lms_invalidate_cache);
+
+/*
+ * lms_invalidate_cache is an AFTER STATEMENT trigger on every store table:
+ * it queues a relcache invalidation of the proxy relation, which reaches
+ * this backend at its next command and every other backend (and hot
+ * standby) when the transaction commits.
+ */
+Datum
+lms_invalidate_cache(PG_FUNCTION_ARGS)
+{
+	Oid			proxy = vis_relid("cache_proxy", true);
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "lms._invalidate_cache must be fired as a trigger");
+	if (OidIsValid(proxy))
+		CacheInvalidateRelcacheByRelid(proxy);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,173 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_load.c
+ *	  Reads the relationship store with direct index scans: no SPI, no
+ *	  parse or plan per rebuild, no row-level security in the way.
+ *
+ * IDENTIFICATION
+ *	  src/vis_load.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/relation.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "storage/lmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "lms_visibility.h"
+
+#define VIS_MAX_ATTS 8
+
+/*
+ * vis_namespace returns the OID of schema lms, where the store lives.
+ */
+Oid
+vis_namespace(void)
+{
+	return get_namespace_oid("lms", false);
+}
+
+/*
+ * vis_relid returns the OID of relation relname of the store.  This is the
+ * one place that decides where the store's relations are: a deployment that
+ * keeps them elsewhere changes this function only.
+ */
+Oid
+vis_relid(const char *relname, bool missing_ok)
+{
+	Oid			nsp = get_namespace_oid("lms", missing_ok);
+	Oid			relid = InvalidOid;
+
+	if (OidIsValid(nsp))
+		relid = get_relname_relid(relname, nsp);
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"lms.%s\" does not exist", relname),
+				 errhint("Is the extension lms_visibility installed?")));
+	return relid;
+}
+
+/*
+ * vis_snapshot returns the snapshot the engine reads the store with: the
+ * active snapshot of the running statement, so a computation sees what the
+ * statement sees (its own transaction's earlier changes included).
+ */
+Snapshot
+vis_snapshot(void)
+{
+	if (ActiveSnapshotSet())
+		return GetActiveSnapshot();
+	return GetTransactionSnapshot();
+}
+
+/*
+ * vis_scan calls fn for every row of lms.relname whose first index column
+ * of indexname equals key, or for every row when indexname is NULL.  It
+ * passes the values of attnames, in that order, and returns the row count.
+ */
+int
+vis_scan(const char *relname, const char *indexname, int64 key,
+		 int natts, const char *const *attnames,
+		 Snapshot snapshot, VisRowFn fn, void *arg)
+{
+	Oid			relid = vis_relid(relname, false);
+	Oid			indexid = InvalidOid;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData skey;
+	HeapTuple	tup;
+	AttrNumber	attnums[VIS_MAX_ATTS];
+	Datum		values[VIS_MAX_ATTS];
+	bool		nulls[VIS_MAX_ATTS];
+	TupleDesc	desc;
+	int			count = 0;
+	int			i;
+
+	Assert(natts <= VIS_MAX_ATTS);
+	if (indexname != NULL)
+		indexid = vis_relid(indexname, false);
+
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	for (i = 0; i < natts; i++)
+	{
+		attnums[i] = get_attnum(relid, attnames[i]);
+		if (attnums[i] == InvalidAttrNumber)
+			elog(ERROR, "column \"%s\" of relation \"lms.%s\" does not exist",
+				 attnames[i], relname);
+	}
+
+	if (indexname != NULL)
+	{
+		/* systable scans take the heap attribute number of the key column */
+		Relation	irel = index_open(indexid, AccessShareLock);
+		AttrNumber	keyatt = irel->rd_index->indkey.values[0];
+
+		index_close(irel, AccessShareLock);
+		ScanKeyInit(&skey, keyatt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
+		scan = systable_beginscan(rel, indexid, true, snapshot, 1, &skey);
+	}
+	else
+		scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		for (i = 0; i < natts; i++)
+			values[i] = heap_getattr(tup, attnums[i], desc, &nulls[i]);
+		fn(arg, values, nulls);
+		count++;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return count;
+}
+
+typedef struct FetchOne
+{
+	int			natts;
+	Datum	   *values;
+	bool	   *nulls;
+	bool		found;
+} FetchOne;
+
+static void
+fetch_one_row(void *arg, Datum *values, bool *nulls)
+{
+	FetchOne   *f = (FetchOne *) arg;
+
+	if (f->found)
+		return;
+	memcpy(f->values, values, sizeof(Datum) * f->natts);
+	memcpy(f->nulls, nulls, sizeof(bool) * f->natts);
+	f->found = true;
+}
+
+/*
+ * vis_fetch_one looks up one row by a unique key and copies its values;
+ * it returns false when there is none.  Pass-by-reference values point into
+ * a tuple that is gone: callers fetch only pass-by-value columns.
+ */
+bool
+vis_fetch_one(const char *relname, const char *indexname, int64 key,
+			  int natts, const char *const *attnames,
+			  Snapshot snapshot, Datum *values, bool *nulls)
+{
+	FetchOne	f;
+
+	f.natts = natts;
+	f.values = values;
+	f.nulls = nulls;
+	f.found = false;
+	vis_scan(relname, indexname, key, natts, attnames, snapshot, fetch_one_row, &f);
+	return f.found;
+}

@@ -1,0 +1,281 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_principal.c
+ *	  Who is asking: the setting lms.principal (trusted roles, transaction
+ *	  scope only), else the principal bound to the SQL role, else nobody.
+ *
+ * IDENTIFICATION
+ *	  src/vis_principal.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/guc_tables.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+
+#include "lms_visibility.h"
+
+static char *principal_setting = NULL;
+static bool allow_session_principal = false;
+static struct config_generic *principal_record = NULL;
+
+typedef struct RoleEntry
+{
+	Oid			role;			/* hash key */
+	bool		bound;
+	int64		principal;
+	bool		trusted;
+} RoleEntry;
+
+static HTAB *role_map = NULL;
+static MemoryContext RoleMapContext = NULL;
+static uint64 role_map_generation = 0;
+
+/*
+ * check_principal accepts an empty value or a bigint.
+ */
+static bool
+check_principal(char **newval, void **extra, GucSource source)
+{
+	char	   *end;
+	const char *s = *newval;
+
+	if (s == NULL || *s == '\0')
+		return true;
+	errno = 0;
+	(void) strtoi64(s, &end, 10);
+	while (*end == ' ')
+		end++;
+	if (errno != 0 || end == s || *end != '\0')
+	{
+		GUC_check_errdetail("\"lms.principal\" must be a user id (a bigint) or empty.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * vis_principal_init defines the settings of the extension; called once
+ * from _PG_init.
+ */
+void
+vis_principal_init(void)
+{
+	struct config_generic **vars;
+	int			n,
+				i;
+
+	DefineCustomStringVariable("lms.principal",
+							   "The principal (user id) this transaction acts for.",
+							   "Honoured only for roles trusted with lms.trust_role() and only "
+							   "when set for the transaction (SET LOCAL).",
+							   &principal_setting,
+							   "",
+							   PGC_USERSET,
+							   GUC_NOT_IN_SAMPLE,
+							   check_principal, NULL, NULL);
+	DefineCustomBoolVariable("lms.allow_session_principal",
+							 "Honour a session-level lms.principal of trusted roles.",
+							 "Off: only SET LOCAL is honoured, so a pooled connection never "
+							 "carries one client's principal into another's transaction.",
+							 &allow_session_principal,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("lms.cache_principals",
+							"How many principals each backend keeps in its visibility cache.",
+							NULL,
+							&vis_cache_max_principals,
+							64, 1, 1000000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("lms");
+
+	vars = get_guc_variables();
+	n = GetNumConfigOptions();
+	for (i = 0; i < n; i++)
+		if (strcmp(vars[i]->name, "lms.principal") == 0)
+			principal_record = vars[i];
+	if (principal_record == NULL)
+		elog(ERROR, "could not find setting \"lms.principal\"");
+}
+
+/*
+ * principal_is_transaction_scoped tells whether the current value of
+ * lms.principal ends with the transaction (SET LOCAL, set_config(..., true),
+ * or a function's SET clause) rather than living on in the session.
+ */
+static bool
+principal_is_transaction_scoped(void)
+{
+	GucStack   *stack = principal_record->stack;
+
+	if (stack == NULL)
+		return false;			/* session, role, database or client value */
+	switch (stack->state)
+	{
+		case GUC_LOCAL:
+		case GUC_SET_LOCAL:
+		case GUC_SAVE:
+			return true;
+		case GUC_SET:
+			return false;
+	}
+	return false;
+}
+
+static void
+role_binding_row(void *arg, Datum *values, bool *nulls)
+{
+	RoleEntry  *e;
+	bool		found;
+	Oid			role = DatumGetObjectId(values[0]);
+
+	e = hash_search(role_map, &role, HASH_ENTER, &found);
+	if (!found)
+		e->trusted = false;
+	e->bound = true;
+	e->principal = DatumGetInt64(values[1]);
+}
+
+static void
+trusted_role_row(void *arg, Datum *values, bool *nulls)
+{
+	RoleEntry  *e;
+	bool		found;
+	Oid			role = DatumGetObjectId(values[0]);
+
+	e = hash_search(role_map, &role, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->bound = false;
+		e->principal = 0;
+	}
+	e->trusted = true;
+}
+
+/* role_lookup returns the bindings and trust of a role, reloading when stale */
+static RoleEntry *
+role_lookup(Oid role)
+{
+	if (role_map == NULL || role_map_generation != vis_cache_generation())
+	{
+		static const char *const binding_cols[] = {"role", "principal"};
+		static const char *const trusted_cols[] = {"role"};
+		HASHCTL		ctl;
+		uint64		born = vis_cache_generation();
+
+		if (RoleMapContext == NULL)
+			RoleMapContext = AllocSetContextCreate(vis_cache_context(), "lms_visibility roles",
+												   ALLOCSET_SMALL_SIZES);
+		role_map = NULL;
+		MemoryContextReset(RoleMapContext);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RoleEntry);
+		ctl.hcxt = RoleMapContext;
+		role_map = hash_create("lms_visibility roles", 16, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		PG_TRY();
+		{
+			vis_scan("role_bindings", NULL, 0, 2, binding_cols, vis_snapshot(),
+					 role_binding_row, NULL);
+			vis_scan("trusted_roles", NULL, 0, 1, trusted_cols, vis_snapshot(),
+					 trusted_role_row, NULL);
+		}
+		PG_CATCH();
+		{
+			role_map = NULL;
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		/* born stale: use it for this call, load again next time */
+		role_map_generation = (born == vis_cache_generation()) ? born : 0;
+	}
+	return hash_search(role_map, &role, HASH_FIND, NULL);
+}
+
+static bool
+role_is_trusted(Oid role)
+{
+	RoleEntry  *e;
+
+	if (superuser_arg(role))
+		return true;
+	e = role_lookup(role);
+	return e != NULL && e->trusted;
+}
+
+/*
+ * vis_current_principal resolves the principal of the running query (see
+ * SPEC.md 3) and returns false when there is none.  The role that counts is
+ * the session's current role (SET ROLE included), not the owner of a
+ * SECURITY DEFINER function being run.
+ */
+bool
+vis_current_principal(int64 *principal)
+{
+	Oid			role = GetOuterUserId();
+	RoleEntry  *e;
+
+	if (principal_setting != NULL && principal_setting[0] != '\0')
+	{
+		if (!role_is_trusted(role))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("role \"%s\" is not allowed to set \"lms.principal\"",
+							GetUserNameFromId(role, false)),
+					 errdetail("Only roles trusted with lms.trust_role() may act for another principal."),
+					 errhint("Reset \"lms.principal\"; a DBA can bind your role to your own principal with lms.bind_role().")));
+
+		/*
+		 * A parallel worker receives the leader's value without its scope;
+		 * the leader has checked the scope when it evaluated the principal.
+		 */
+		if (!allow_session_principal && !IsParallelWorker() &&
+			!principal_is_transaction_scoped())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("\"lms.principal\" must be set for the transaction only"),
+					 errdetail("It is set for the session, where a pooled connection could carry it into another client's transaction."),
+					 errhint("Use SET LOCAL lms.principal = ... or set_config('lms.principal', ..., true) inside the transaction.")));
+		*principal = strtoi64(principal_setting, NULL, 10);
+		return true;
+	}
+
+	e = role_lookup(role);
+	if (e == NULL || !e->bound)
+		return false;
+	*principal = e->principal;
+	return true;
+}
+
+/*
+ * vis_check_principal_arg refuses to answer about a principal other than
+ * the caller's own, unless the caller is a superuser or a trusted role:
+ * otherwise any login could list what an administrator sees.
+ */
+void
+vis_check_principal_arg(int64 principal)
+{
+	int64		current;
+	Oid			role;
+
+	if (vis_current_principal(&current) && current == principal)
+		return;
+	role = GetOuterUserId();
+	if (superuser() || role_is_trusted(role))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to ask about principal " INT64_FORMAT, principal),
+			 errdetail("Only superusers and roles trusted with lms.trust_role() may ask about a principal other than their own."),
+			 errhint("Call the function with lms.current_principal() or without the principal argument.")));
+}

@@ -1,0 +1,1020 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_rules.c
+ *	  The visibility rules of SPEC.md section 4 as a table: one entry per
+ *	  role or relation, saying how it adds users (4.1), unrestricted
+ *	  content (4.2) and context-restricted content (4.3).  vis_compute
+ *	  applies every entry a principal holds and unions the results.
+ *
+ * IDENTIFICATION
+ *	  src/vis_rules.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "lms_visibility.h"
+
+/* How a grant came about, for explain_visibility */
+typedef enum VisVia
+{
+	VIA_TENANT,					/* everything of the tenant */
+	VIA_MEMBER,					/* member of group <object> */
+	VIA_MANAGED,				/* managed through manager <object> */
+	VIA_REGISTERED,				/* registered in slot <object> */
+	VIA_PLAYED,					/* played session <object> */
+	VIA_SELF,					/* own results */
+	VIA_DIRECT,					/* the content itself */
+	VIA_OWNED,					/* owned by group <object> */
+	VIA_SESSION_OF,				/* a session of path <object> */
+	VIA_SLOT_OF,				/* a slot of classroom <object> */
+	VIA_CATALOG,				/* a course in the catalog of group <object> */
+	VIA_LEGACY,					/* legacy group enrolment of group <object> */
+	VIA_ASSIGNED				/* assigned to a learner by group <object> */
+} VisVia;
+
+typedef struct VisBuild
+{
+	VisResult  *r;
+	VisTenant  *t;
+	Snapshot	snap;
+	VisWitness *w;
+	MemoryContext rescxt;		/* lifetime of the result */
+	const VisSource *src;		/* the source being applied */
+} VisBuild;
+
+typedef void (*VisApplyFn) (VisBuild *b, const VisSource *src);
+
+typedef struct VisRule
+{
+	VisRuleId	id;
+	const char *name;			/* the role or relation, as SPEC.md names it */
+	VisApplyFn	users;			/* 4.1: users added to U(p) */
+	VisApplyFn	content;		/* 4.2: unrestricted grants */
+	VisApplyFn	extended;		/* 4.3: restricted grants, extended tenants only */
+} VisRule;
+
+/* ------------------------------------------------------------------------
+ * Recording grants
+ * ------------------------------------------------------------------------
+ */
+
+static char *
+via_text(VisBuild *b, VisVia via, int64 object)
+{
+	switch (via)
+	{
+		case VIA_TENANT:
+			return psprintf("everyone and everything of tenant " INT64_FORMAT, b->t->tenant_id);
+		case VIA_MEMBER:
+			if (b->src->object == object)
+				return psprintf("member of %s", vis_group_label(b->t, object));
+			return psprintf("member of %s, a subgroup of %s", vis_group_label(b->t, object),
+							vis_group_label(b->t, b->src->object));
+		case VIA_MANAGED:
+			if (object == b->r->principal)
+				return pstrdup("managed directly");
+			return psprintf("managed through manager " INT64_FORMAT, object);
+		case VIA_REGISTERED:
+			return psprintf("registered in %s", vis_content_label(b->t, object));
+		case VIA_PLAYED:
+			return psprintf("played %s", vis_content_label(b->t, object));
+		case VIA_SELF:
+			return pstrdup("own results only");
+		case VIA_DIRECT:
+			return pstrdup("the content itself");
+		case VIA_OWNED:
+			return psprintf("owned by %s", vis_group_label(b->t, object));
+		case VIA_SESSION_OF:
+			return psprintf("a session of %s", vis_content_label(b->t, object));
+		case VIA_SLOT_OF:
+			return psprintf("a slot of %s", vis_content_label(b->t, object));
+		case VIA_CATALOG:
+			return psprintf("a course in the catalog of %s", vis_group_label(b->t, object));
+		case VIA_LEGACY:
+			return psprintf("legacy group enrolment of %s", vis_group_label(b->t, object));
+		case VIA_ASSIGNED:
+			return psprintf("assigned to a learner by %s", vis_group_label(b->t, object));
+	}
+	return pstrdup("");
+}
+
+static char *
+reason(VisBuild *b, VisVia via, int64 object)
+{
+	return psprintf("%s: %s", vis_source_label(b->r, b->src), via_text(b, via, object));
+}
+
+/* add_user adds uid to U(p), recording why when explain asks about uid. */
+static void
+add_user(VisBuild *b, int64 uid, VisVia via, int64 object)
+{
+	vis_idset_add(b->r->users, uid);
+	if (b->w && b->w->user_id == uid)
+		b->w->user_reasons = lappend(b->w->user_reasons, reason(b, via, object));
+}
+
+/*
+ * grant adds content cid to C(p): unrestricted when ctx is NULL, otherwise
+ * restricted to the context groups of ctx.  Content outside the tenant is
+ * never granted.
+ */
+static void
+grant(VisBuild *b, int64 cid, VisIdSet *ctx, VisVia via, int64 object)
+{
+	VisGrant   *g;
+	bool		found;
+	int			i;
+
+	if (contentmap_lookup(b->t->content, cid) == NULL)
+		return;
+	g = grantmap_insert(b->r->grants, cid, &found);
+	if (!found)
+	{
+		g->unrestricted = false;
+		g->nctx = 0;
+		g->maxctx = 0;
+		g->ctx = NULL;
+	}
+	if (b->w && b->w->content_id == cid)
+	{
+		if (ctx == NULL)
+			b->w->content_reasons = lappend(b->w->content_reasons, reason(b, via, object));
+		else
+		{
+			b->w->restricted_reasons = lappend(b->w->restricted_reasons, reason(b, via, object));
+			b->w->restricted_sets = lappend(b->w->restricted_sets, ctx);
+		}
+	}
+	if (ctx == NULL)
+	{
+		g->unrestricted = true;
+		return;
+	}
+	for (i = 0; i < g->nctx; i++)
+		if (g->ctx[i] == ctx)
+			return;
+	if (g->nctx >= g->maxctx)
+	{
+		g->maxctx = Max(2, g->maxctx * 2);
+		if (g->ctx == NULL)
+			g->ctx = MemoryContextAlloc(b->rescxt, sizeof(VisIdSet *) * g->maxctx);
+		else
+			g->ctx = repalloc(g->ctx, sizeof(VisIdSet *) * g->maxctx);
+	}
+	g->ctx[g->nctx++] = ctx;
+}
+
+/* grant_with_children grants c and, for a path, its sessions */
+static void
+grant_path(VisBuild *b, VisContent *c, VisIdSet *ctx, VisVia via, int64 object)
+{
+	int			i;
+
+	grant(b, c->id, ctx, via, object);
+	if (c->kind != KIND_PATH)
+		return;
+	for (i = 0; i < c->children.n; i++)
+		grant(b, c->children.ids[i], ctx, VIA_SESSION_OF, c->id);
+}
+
+/* ------------------------------------------------------------------------
+ * Scans over group sets
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct GroupScan
+{
+	VisBuild   *b;
+	int64		group_id;
+	VisIdSet   *ctx;
+} GroupScan;
+
+static void
+member_row(void *arg, Datum *values, bool *nulls)
+{
+	GroupScan  *gs = (GroupScan *) arg;
+
+	add_user(gs->b, DatumGetInt64(values[0]), VIA_MEMBER, gs->group_id);
+}
+
+static void
+add_members(VisBuild *b, VisIdArray *groups)
+{
+	static const char *const cols[] = {"user_id"};
+	GroupScan	gs;
+	int			i;
+
+	gs.b = b;
+	for (i = 0; i < groups->n; i++)
+	{
+		gs.group_id = groups->ids[i];
+		vis_scan("group_members", "group_members_pkey", gs.group_id, 1, cols,
+				 b->snap, member_row, &gs);
+	}
+}
+
+static void
+catalog_row(void *arg, Datum *values, bool *nulls)
+{
+	GroupScan  *gs = (GroupScan *) arg;
+	int64		cid = DatumGetInt64(values[0]);
+	VisContent *c = contentmap_lookup(gs->b->t->content, cid);
+
+	/* catalog inclusion grants courses only */
+	if (c != NULL && c->kind == KIND_COURSE)
+		grant(gs->b, cid, gs->ctx, VIA_CATALOG, gs->group_id);
+}
+
+/* grant_catalog grants the courses in the catalogs of groups */
+static void
+grant_catalog(VisBuild *b, VisIdArray *groups, VisIdSet *ctx)
+{
+	static const char *const cols[] = {"content_id"};
+	GroupScan	gs;
+	int			i;
+
+	gs.b = b;
+	gs.ctx = ctx;
+	for (i = 0; i < groups->n; i++)
+	{
+		gs.group_id = groups->ids[i];
+		vis_scan("catalog_entries", "catalog_entries_pkey", gs.group_id, 1, cols,
+				 b->snap, catalog_row, &gs);
+	}
+}
+
+static void
+legacy_row(void *arg, Datum *values, bool *nulls)
+{
+	GroupScan  *gs = (GroupScan *) arg;
+	char	   *method = TextDatumGetCString(values[1]);
+
+	/* an audience_builder enrolment never grants anything */
+	if (strcmp(method, "legacy") == 0)
+		grant(gs->b, DatumGetInt64(values[0]), NULL, VIA_LEGACY, gs->group_id);
+	pfree(method);
+}
+
+/* grant_legacy grants content with a legacy enrolment of one of groups */
+static void
+grant_legacy(VisBuild *b, VisIdArray *groups)
+{
+	static const char *const cols[] = {"content_id", "method"};
+	GroupScan	gs;
+	int			i;
+
+	gs.b = b;
+	gs.ctx = NULL;
+	for (i = 0; i < groups->n; i++)
+	{
+		gs.group_id = groups->ids[i];
+		vis_scan("group_enrollments", "group_enrollments_pkey", gs.group_id, 2, cols,
+				 b->snap, legacy_row, &gs);
+	}
+}
+
+static void
+assigned_row(void *arg, Datum *values, bool *nulls)
+{
+	GroupScan  *gs = (GroupScan *) arg;
+
+	grant(gs->b, DatumGetInt64(values[0]), NULL, VIA_ASSIGNED, gs->group_id);
+}
+
+/* grant_assigned grants content a group of groups assigned to a learner */
+static void
+grant_assigned(VisBuild *b, VisIdArray *groups)
+{
+	static const char *const cols[] = {"content_id"};
+	GroupScan	gs;
+	int			i;
+
+	gs.b = b;
+	gs.ctx = NULL;
+	for (i = 0; i < groups->n; i++)
+	{
+		gs.group_id = groups->ids[i];
+		vis_scan("enrollments", "enrollments_assigned_idx", gs.group_id, 1, cols,
+				 b->snap, assigned_row, &gs);
+	}
+}
+
+/*
+ * grant_owned grants the content owned by a group of owners, and for owned
+ * paths their sessions; with_slots also grants the slots of owned
+ * classrooms, sessions_only limits it to owned path sessions.
+ */
+static void
+grant_owned(VisBuild *b, VisIdSet *owners, VisIdSet *ctx, bool with_path_sessions,
+			bool with_slots, bool sessions_only)
+{
+	contentmap_iterator it;
+	VisContent *c;
+	VisIdArray	owned = {0};
+	int			i;
+
+	/* collect first: grant() never inserts into the content map, but be tidy */
+	contentmap_start_iterate(b->t->content, &it);
+	while ((c = contentmap_iterate(b->t->content, &it)) != NULL)
+		if (c->owner != 0 && vis_idset_has(owners, c->owner))
+			vis_idarray_push(&owned, c->id);
+
+	for (i = 0; i < owned.n; i++)
+	{
+		int			j;
+
+		c = contentmap_lookup(b->t->content, owned.ids[i]);
+		if (sessions_only && c->kind != KIND_PATH_SESSION)
+			continue;
+		grant(b, c->id, ctx, VIA_OWNED, c->owner);
+		if (with_path_sessions && c->kind == KIND_PATH)
+			for (j = 0; j < c->children.n; j++)
+				grant(b, c->children.ids[j], ctx, VIA_SESSION_OF, c->id);
+		if (with_slots && c->kind == KIND_CLASSROOM)
+			for (j = 0; j < c->children.n; j++)
+				grant(b, c->children.ids[j], ctx, VIA_SLOT_OF, c->id);
+	}
+}
+
+static VisIdArray
+single_group(int64 g)
+{
+	VisIdArray	a = {0};
+
+	vis_idarray_push(&a, g);
+	return a;
+}
+
+/* ------------------------------------------------------------------------
+ * 4.1 User visibility
+ * ------------------------------------------------------------------------
+ */
+
+static void
+tenant_user_row(void *arg, Datum *values, bool *nulls)
+{
+	VisBuild   *b = (VisBuild *) arg;
+
+	add_user(b, DatumGetInt64(values[0]), VIA_TENANT, 0);
+}
+
+/* platform_admin, learner_manager: every user of the tenant */
+static void
+users_tenant(VisBuild *b, const VisSource *src)
+{
+	static const char *const cols[] = {"user_id"};
+
+	vis_scan("users", "users_tenant_idx", b->t->tenant_id, 1, cols, b->snap,
+			 tenant_user_row, b);
+}
+
+/* group_admin, group_analyst, group_leader of g: members of S*(g) */
+static void
+users_subtree(VisBuild *b, const VisSource *src)
+{
+	VisIdArray	s = {0};
+
+	vis_subtree(b->t, src->object, &s);
+	add_members(b, &s);
+}
+
+/* coach of g: members of g itself */
+static void
+users_group(VisBuild *b, const VisSource *src)
+{
+	VisIdArray	s = single_group(src->object);
+
+	add_members(b, &s);
+}
+
+typedef struct ManagedScan
+{
+	VisBuild   *b;
+	VisIdSet   *seen;
+	VisIdArray *queue;
+	int64		via;
+} ManagedScan;
+
+static void
+managed_row(void *arg, Datum *values, bool *nulls)
+{
+	ManagedScan *ms = (ManagedScan *) arg;
+	int64		uid = DatumGetInt64(values[0]);
+
+	if (vis_idset_add(ms->seen, uid))
+		vis_idarray_push(ms->queue, uid);
+	/* cycles are harmless, and a manager never sees itself this way */
+	if (uid != ms->b->r->principal)
+		add_user(ms->b, uid, VIA_MANAGED, ms->via);
+}
+
+/* manager: users managed directly or through managers who report to p */
+static void
+users_managed(VisBuild *b, const VisSource *src)
+{
+	static const char *const cols[] = {"user_id"};
+	VisIdArray	queue = {0};
+	ManagedScan ms;
+	int			i;
+
+	ms.b = b;
+	ms.seen = vis_idset_create(CurrentMemoryContext, 16);
+	ms.queue = &queue;
+	vis_idset_add(ms.seen, b->r->principal);
+	vis_idarray_push(&queue, b->r->principal);
+	for (i = 0; i < queue.n; i++)
+	{
+		ms.via = queue.ids[i];
+		vis_scan("managers", "managers_pkey", ms.via, 1, cols, b->snap, managed_row, &ms);
+	}
+}
+
+typedef struct ObjectScan
+{
+	VisBuild   *b;
+	int64		object;
+	VisVia		via;
+} ObjectScan;
+
+static void
+object_user_row(void *arg, Datum *values, bool *nulls)
+{
+	ObjectScan *os = (ObjectScan *) arg;
+
+	add_user(os->b, DatumGetInt64(values[0]), os->via, os->object);
+}
+
+/* trainer of slot t: users registered in t */
+static void
+users_registered(VisBuild *b, const VisSource *src)
+{
+	static const char *const cols[] = {"user_id"};
+	ObjectScan	os = {b, src->object, VIA_REGISTERED};
+
+	vis_scan("slot_registrations", "slot_registrations_pkey", src->object, 1, cols,
+			 b->snap, object_user_row, &os);
+}
+
+/* instructor of session s: users with progress on s or played in s */
+static void
+users_played(VisBuild *b, const VisSource *src)
+{
+	static const char *const cols[] = {"user_id"};
+	ObjectScan	os = {b, src->object, VIA_PLAYED};
+
+	vis_scan("progress", "progress_content_idx", src->object, 1, cols,
+			 b->snap, object_user_row, &os);
+	vis_scan("progress", "progress_session_idx", src->object, 1, cols,
+			 b->snap, object_user_row, &os);
+}
+
+/* contributor: own results only */
+static void
+users_self(VisBuild *b, const VisSource *src)
+{
+	add_user(b, b->r->principal, VIA_SELF, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * 4.2 Content statistics access, unrestricted
+ * ------------------------------------------------------------------------
+ */
+
+/* platform_admin, learner_manager: all content of the tenant */
+static void
+content_tenant(VisBuild *b, const VisSource *src)
+{
+	contentmap_iterator it;
+	VisContent *c;
+	VisIdArray	all = {0};
+	int			i;
+
+	contentmap_start_iterate(b->t->content, &it);
+	while ((c = contentmap_iterate(b->t->content, &it)) != NULL)
+		vis_idarray_push(&all, c->id);
+	for (i = 0; i < all.n; i++)
+		grant(b, all.ids[i], NULL, VIA_TENANT, 0);
+}
+
+/*
+ * group_admin of g, S = S*(g): paths owned by S and their sessions; sessions
+ * owned by S; courses owned by S or in the catalog of S; classrooms and
+ * slots owned by S, and slots of classrooms owned by S; content with a
+ * legacy group enrolment of a group in S.
+ */
+static void
+content_group_admin(VisBuild *b, const VisSource *src)
+{
+	VisIdArray	s = {0};
+	VisIdSet   *set = vis_subtree(b->t, src->object, &s);
+
+	grant_owned(b, set, NULL, true, true, false);
+	grant_catalog(b, &s, NULL);
+	grant_legacy(b, &s);
+}
+
+/*
+ * coach of g: courses in g's catalog; sessions owned by g; content with a
+ * legacy group enrolment of g.
+ */
+static void
+content_coach(VisBuild *b, const VisSource *src)
+{
+	VisIdArray	g = single_group(src->object);
+	VisIdSet   *set = vis_idset_create(CurrentMemoryContext, 4);
+
+	vis_idset_add(set, src->object);
+	grant_catalog(b, &g, NULL);
+	grant_owned(b, set, NULL, false, false, true);
+	grant_legacy(b, &g);
+}
+
+/*
+ * group_analyst of g, S = S*(g): content owned by S; courses in the catalog
+ * of S; content a group of S assigned to a learner.
+ */
+static void
+content_group_analyst(VisBuild *b, const VisSource *src)
+{
+	VisIdArray	s = {0};
+	VisIdSet   *set = vis_subtree(b->t, src->object, &s);
+
+	grant_owned(b, set, NULL, false, false, false);
+	grant_catalog(b, &s, NULL);
+	grant_assigned(b, &s);
+}
+
+/* group_leader of g, S = S*(g): content owned by S; courses in the catalog of S */
+static void
+content_group_leader(VisBuild *b, const VisSource *src)
+{
+	VisIdArray	s = {0};
+	VisIdSet   *set = vis_subtree(b->t, src->object, &s);
+
+	grant_owned(b, set, NULL, false, false, false);
+	grant_catalog(b, &s, NULL);
+}
+
+/* editor of g: content owned by g; sessions of paths owned by g */
+static void
+content_editor(VisBuild *b, const VisSource *src)
+{
+	VisIdSet   *set = vis_idset_create(CurrentMemoryContext, 4);
+
+	vis_idset_add(set, src->object);
+	grant_owned(b, set, NULL, true, false, false);
+}
+
+/* main author, co-author of c: c; if c is a path, also its sessions */
+static void
+content_authored(VisBuild *b, const VisSource *src)
+{
+	VisContent *c = contentmap_lookup(b->t->content, src->object);
+
+	if (c != NULL)
+		grant_path(b, c, NULL, VIA_DIRECT, 0);
+}
+
+/* instructor of session s: s; trainer of slot t: t */
+static void
+content_object(VisBuild *b, const VisSource *src)
+{
+	grant(b, src->object, NULL, VIA_DIRECT, 0);
+}
+
+/* ------------------------------------------------------------------------
+ * 4.3 Extended visibility, restricted to context groups
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * extended_for grants, with E = S u conn(S) as allowed contexts: content
+ * owned by E, sessions of paths owned by E, courses in the catalog of
+ * conn(S).
+ */
+static void
+extended_for(VisBuild *b, VisIdSet *s, VisIdArray *s_arr)
+{
+	VisIdArray	conn_arr = {0};
+	VisIdSet   *conn = vis_connected(b->t, s, s_arr, &conn_arr, b->snap);
+	VisIdSet   *allowed = vis_idset_create(b->rescxt, s_arr->n + conn_arr.n);
+	int			i;
+
+	for (i = 0; i < s_arr->n; i++)
+		vis_idset_add(allowed, s_arr->ids[i]);
+	for (i = 0; i < conn_arr.n; i++)
+		vis_idset_add(allowed, conn_arr.ids[i]);
+	(void) conn;
+	grant_owned(b, allowed, allowed, true, false, false);
+	grant_catalog(b, &conn_arr, allowed);
+}
+
+/* group_admin of g: S = S*(g) */
+static void
+extended_group_admin(VisBuild *b, const VisSource *src)
+{
+	VisIdArray	s = {0};
+	VisIdSet   *set = vis_subtree(b->t, src->object, &s);
+
+	extended_for(b, set, &s);
+}
+
+/* coach of g: S = {g} */
+static void
+extended_coach(VisBuild *b, const VisSource *src)
+{
+	VisIdArray	s = single_group(src->object);
+	VisIdSet   *set = vis_idset_create(CurrentMemoryContext, 4);
+
+	vis_idset_add(set, src->object);
+	extended_for(b, set, &s);
+}
+
+/* ------------------------------------------------------------------------
+ * The rule table: SPEC.md 4.1, 4.2 and 4.3 side by side
+ * ------------------------------------------------------------------------
+ */
+static const VisRule vis_rules[RULE_COUNT] = {
+	{RULE_PLATFORM_ADMIN, "platform_admin", users_tenant, content_tenant, NULL},
+	{RULE_LEARNER_MANAGER, "learner_manager", users_tenant, content_tenant, NULL},
+	{RULE_GROUP_ADMIN, "group_admin", users_subtree, content_group_admin, extended_group_admin},
+	{RULE_GROUP_ANALYST, "group_analyst", users_subtree, content_group_analyst, NULL},
+	{RULE_GROUP_LEADER, "group_leader", users_subtree, content_group_leader, NULL},
+	{RULE_COACH, "coach", users_group, content_coach, extended_coach},
+	{RULE_EDITOR, "editor", NULL, content_editor, NULL},
+	{RULE_MANAGER, "manager", users_managed, NULL, NULL},
+	{RULE_TRAINER, "trainer", users_registered, content_object, NULL},
+	{RULE_INSTRUCTOR, "instructor", users_played, content_object, NULL},
+	{RULE_CONTRIBUTOR, "contributor", users_self, NULL, NULL},
+	{RULE_MAIN_AUTHOR, "main author", NULL, content_authored, NULL},
+	{RULE_COAUTHOR, "co-author", NULL, content_authored, NULL},
+};
+
+/*
+ * vis_rule_name returns the name of a role or relation.
+ */
+const char *
+vis_rule_name(VisRuleId rule)
+{
+	return vis_rules[rule].name;
+}
+
+/*
+ * vis_source_label names one role or relation of the principal, e.g.
+ * "group_admin of group 17 (Sales)".
+ */
+char *
+vis_source_label(VisResult *r, const VisSource *src)
+{
+	const char *name = vis_rules[src->rule].name;
+
+	switch (src->rule)
+	{
+		case RULE_PLATFORM_ADMIN:
+		case RULE_LEARNER_MANAGER:
+		case RULE_CONTRIBUTOR:
+			return psprintf("%s of tenant " INT64_FORMAT, name, r->tenant_id);
+		case RULE_GROUP_ADMIN:
+		case RULE_GROUP_ANALYST:
+		case RULE_GROUP_LEADER:
+		case RULE_COACH:
+		case RULE_EDITOR:
+			if (r->tenant)
+				return psprintf("%s of %s", name, vis_group_label(r->tenant, src->object));
+			return psprintf("%s of group " INT64_FORMAT, name, src->object);
+		case RULE_MANAGER:
+			return pstrdup("manager");
+		case RULE_TRAINER:
+		case RULE_INSTRUCTOR:
+		case RULE_MAIN_AUTHOR:
+		case RULE_COAUTHOR:
+			if (r->tenant)
+				return psprintf("%s of %s", name, vis_content_label(r->tenant, src->object));
+			return psprintf("%s of content " INT64_FORMAT, name, src->object);
+		case RULE_COUNT:
+			break;
+	}
+	return pstrdup(name);
+}
+
+/* ------------------------------------------------------------------------
+ * The principal's roles and relations
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct SourceScan
+{
+	VisBuild   *b;
+	VisRuleId	rule;
+	VisKind		kind;			/* required kind of the object, or KIND_NONE */
+} SourceScan;
+
+static void
+add_source(VisBuild *b, VisRuleId rule, int64 object)
+{
+	VisSource  *src = MemoryContextAlloc(b->rescxt, sizeof(VisSource));
+	ListCell   *lc;
+
+	foreach(lc, b->r->sources)
+	{
+		VisSource  *old = (VisSource *) lfirst(lc);
+
+		if (old->rule == rule && old->object == object)
+			return;
+	}
+	src->rule = rule;
+	src->object = object;
+	b->r->sources = lappend(b->r->sources, src);
+}
+
+static void
+tenant_role_row(void *arg, Datum *values, bool *nulls)
+{
+	SourceScan *ss = (SourceScan *) arg;
+	char	   *role = TextDatumGetCString(values[0]);
+
+	if (strcmp(role, "platform_admin") == 0)
+		add_source(ss->b, RULE_PLATFORM_ADMIN, 0);
+	else if (strcmp(role, "learner_manager") == 0)
+		add_source(ss->b, RULE_LEARNER_MANAGER, 0);
+	else if (strcmp(role, "contributor") == 0)
+		add_source(ss->b, RULE_CONTRIBUTOR, 0);
+	pfree(role);
+}
+
+static void
+group_role_row(void *arg, Datum *values, bool *nulls)
+{
+	SourceScan *ss = (SourceScan *) arg;
+	int64		g = DatumGetInt64(values[0]);
+	char	   *role = TextDatumGetCString(values[1]);
+	int			i;
+
+	if (groupmap_lookup(ss->b->t->groups, g) != NULL)
+	{
+		for (i = RULE_GROUP_ADMIN; i <= RULE_EDITOR; i++)
+			if (strcmp(role, vis_rules[i].name) == 0)
+				add_source(ss->b, (VisRuleId) i, g);
+	}
+	pfree(role);
+}
+
+static void
+content_source_row(void *arg, Datum *values, bool *nulls)
+{
+	SourceScan *ss = (SourceScan *) arg;
+	int64		cid = DatumGetInt64(values[0]);
+	VisContent *c = contentmap_lookup(ss->b->t->content, cid);
+
+	if (c != NULL && (ss->kind == KIND_NONE || c->kind == ss->kind))
+		add_source(ss->b, ss->rule, cid);
+}
+
+static void
+ignore_row(void *arg, Datum *values, bool *nulls)
+{
+}
+
+static int
+source_cmp(const ListCell *a, const ListCell *b)
+{
+	const VisSource *x = lfirst(a);
+	const VisSource *y = lfirst(b);
+
+	if (x->rule != y->rule)
+		return x->rule < y->rule ? -1 : 1;
+	if (x->object != y->object)
+		return x->object < y->object ? -1 : 1;
+	return 0;
+}
+
+/* collect_sources lists every role and relation the principal holds */
+static void
+collect_sources(VisBuild *b)
+{
+	static const char *const role_cols[] = {"role"};
+	static const char *const group_role_cols[] = {"group_id", "role"};
+	static const char *const user_cols[] = {"user_id"};
+	static const char *const session_cols[] = {"session_id"};
+	static const char *const slot_cols[] = {"slot_id"};
+	static const char *const content_cols[] = {"content_id"};
+	int64		p = b->r->principal;
+	SourceScan	ss = {b, RULE_COUNT, KIND_NONE};
+	contentmap_iterator it;
+	VisContent *c;
+	MemoryContext old = MemoryContextSwitchTo(b->rescxt);
+
+	vis_scan("tenant_roles", "tenant_roles_pkey", p, 1, role_cols, b->snap, tenant_role_row, &ss);
+	vis_scan("group_roles", "group_roles_user_idx", p, 2, group_role_cols, b->snap,
+			 group_role_row, &ss);
+	if (vis_scan("managers", "managers_pkey", p, 1, user_cols, b->snap,
+				 ignore_row, NULL) > 0)
+		add_source(b, RULE_MANAGER, 0);
+
+	ss.rule = RULE_TRAINER;
+	ss.kind = KIND_CLASSROOM_SLOT;
+	vis_scan("slot_trainers", "slot_trainers_user_idx", p, 1, slot_cols, b->snap,
+			 content_source_row, &ss);
+	ss.rule = RULE_INSTRUCTOR;
+	ss.kind = KIND_PATH_SESSION;
+	vis_scan("session_instructors", "session_instructors_user_idx", p, 1, session_cols, b->snap,
+			 content_source_row, &ss);
+	contentmap_start_iterate(b->t->content, &it);
+	while ((c = contentmap_iterate(b->t->content, &it)) != NULL)
+		if (c->author == p)
+			add_source(b, RULE_MAIN_AUTHOR, c->id);
+	ss.rule = RULE_COAUTHOR;
+	ss.kind = KIND_NONE;
+	vis_scan("content_coauthors", "content_coauthors_user_idx", p, 1, content_cols, b->snap,
+			 content_source_row, &ss);
+
+	list_sort(b->r->sources, source_cmp);
+	MemoryContextSwitchTo(old);
+}
+
+/* ------------------------------------------------------------------------
+ * Tenant filter
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct TenantCheck
+{
+	int64		tenant_id;
+	bool		ok;
+} TenantCheck;
+
+static void
+user_tenant_row(void *arg, Datum *values, bool *nulls)
+{
+	TenantCheck *tc = (TenantCheck *) arg;
+
+	tc->ok = DatumGetInt64(values[0]) == tc->tenant_id;
+}
+
+static void
+tenant_member_row(void *arg, Datum *values, bool *nulls)
+{
+	vis_idset_add((VisIdSet *) arg, DatumGetInt64(values[0]));
+}
+
+/*
+ * drop_foreign_users removes from U(p) every user of another tenant.  The
+ * store's triggers refuse such links, but rows loaded with triggers off
+ * (session_replication_role = replica) must not open a door either.
+ */
+static void
+drop_foreign_users(VisBuild *b)
+{
+	static const char *const tenant_cols[] = {"tenant_id"};
+	static const char *const user_cols[] = {"user_id"};
+	VisIdSet   *users = b->r->users;
+	VisIdSet   *tenant_users = NULL;
+	VisIdArray	drop = {0};
+	idset_iterator it;
+	VisIdEntry *e;
+	int			i;
+
+	if (users->members > 5000)
+	{
+		tenant_users = vis_idset_create(CurrentMemoryContext, users->members);
+		vis_scan("users", "users_tenant_idx", b->t->tenant_id, 1, user_cols, b->snap,
+				 tenant_member_row, tenant_users);
+	}
+	idset_start_iterate(users, &it);
+	while ((e = idset_iterate(users, &it)) != NULL)
+	{
+		bool		ok;
+
+		if (tenant_users)
+			ok = vis_idset_has(tenant_users, e->id);
+		else
+		{
+			TenantCheck tc = {b->t->tenant_id, false};
+
+			vis_scan("users", "users_pkey", e->id, 1, tenant_cols, b->snap,
+					 user_tenant_row, &tc);
+			ok = tc.ok;
+		}
+		if (!ok)
+			vis_idarray_push(&drop, e->id);
+	}
+	for (i = 0; i < drop.n; i++)
+		idset_delete(users, drop.ids[i]);
+}
+
+/* ------------------------------------------------------------------------
+ * The engine
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * vis_compute computes U(p) and C(p) for one principal over all its roles.
+ * The result lives in the current memory context; temporary structures
+ * live in a child context dropped at the end, unless a witness asks for
+ * reasons (explain_visibility), which need the tenant's names.
+ */
+VisResult *
+vis_compute(int64 principal, VisWitness *witness, Snapshot snap)
+{
+	static const char *const user_cols[] = {"tenant_id"};
+	MemoryContext rescxt = CurrentMemoryContext;
+	MemoryContext scratch = NULL;
+	MemoryContext old;
+	VisResult  *r = palloc0(sizeof(VisResult));
+	VisBuild	b;
+	Datum		values[1];
+	bool		nulls[1];
+	bool		tenant_wide = false;
+	ListCell   *lc;
+
+	r->principal = principal;
+	r->users = vis_idset_create(rescxt, 16);
+	r->grants = grantmap_create(rescxt, 16, NULL);
+
+	if (!vis_fetch_one("users", "users_pkey", principal, 1, user_cols, snap, values, nulls))
+		return r;
+	r->known = true;
+	r->tenant_id = DatumGetInt64(values[0]);
+
+	if (witness == NULL)
+	{
+		scratch = AllocSetContextCreate(rescxt, "lms_visibility build", ALLOCSET_DEFAULT_SIZES);
+		old = MemoryContextSwitchTo(scratch);
+	}
+	else
+		old = CurrentMemoryContext;
+
+	b.r = r;
+	b.snap = snap;
+	b.w = witness;
+	b.rescxt = rescxt;
+	b.t = vis_tenant_load(r->tenant_id, snap);
+	r->tenant = b.t;
+	collect_sources(&b);
+
+	foreach(lc, r->sources)
+	{
+		const VisSource *src = lfirst(lc);
+		const VisRule *rule = &vis_rules[src->rule];
+
+		b.src = src;
+		if (src->rule == RULE_PLATFORM_ADMIN || src->rule == RULE_LEARNER_MANAGER)
+			tenant_wide = true;
+		if (rule->users)
+			rule->users(&b, src);
+		if (rule->content)
+			rule->content(&b, src);
+		if (rule->extended && b.t->extended)
+			rule->extended(&b, src);
+	}
+	if (!tenant_wide && r->users->members > 0)
+		drop_foreign_users(&b);
+
+	MemoryContextSwitchTo(old);
+	if (scratch)
+	{
+		r->tenant = NULL;
+		MemoryContextDelete(scratch);
+	}
+	return r;
+}
+
+/*
+ * vis_result_grant returns the grant of content_id in C(p), or NULL.
+ */
+VisGrant *
+vis_result_grant(VisResult *r, int64 content_id)
+{
+	return grantmap_lookup(r->grants, content_id);
+}
+
+/*
+ * vis_result_sees applies the row rule of SPEC.md 4: the user is in U(p)
+ * and some grant of the content is unrestricted or lists the context group
+ * (a null context never qualifies).
+ */
+bool
+vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
+				bool has_context, int64 context_id)
+{
+	VisGrant   *g;
+	int			i;
+
+	if (idset_lookup(r->users, user_id) == NULL)
+		return false;
+	g = grantmap_lookup(r->grants, content_id);
+	if (g == NULL)
+		return false;
+	if (g->unrestricted)
+		return true;
+	if (!has_context)
+		return false;
+	for (i = 0; i < g->nctx; i++)
+		if (idset_lookup(g->ctx[i], context_id) != NULL)
+			return true;
+	return false;
+}

@@ -1,0 +1,258 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_sql.c
+ *	  The SQL surface of the visibility engine (SPEC.md section 5) and the
+ *	  module's initialization.
+ *
+ * IDENTIFICATION
+ *	  src/vis_sql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "lms_visibility.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/*
+ * _PG_init defines the settings and registers the cache's callbacks.
+ */
+void
+_PG_init(void)
+{
+	vis_principal_init();
+	vis_cache_init();
+}
+
+/*
+ * principal_result returns the cached result of the principal argument,
+ * after checking that the caller may ask about it; NULL for a NULL
+ * principal.
+ */
+static VisResult *
+principal_result(FunctionCallInfo fcinfo)
+{
+	int64		principal;
+
+	if (PG_ARGISNULL(0))
+		return NULL;
+	principal = PG_GETARG_INT64(0);
+	vis_check_principal_arg(principal);
+	return vis_cache_get(principal);
+}
+
+static int
+int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+PG_FUNCTION_INFO_V1(lms_current_principal);
+
+/*
+ * lms_current_principal returns the principal of this session, or NULL.
+ */
+Datum
+lms_current_principal(PG_FUNCTION_ARGS)
+{
+	int64		principal;
+
+	if (!vis_current_principal(&principal))
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(principal);
+}
+
+PG_FUNCTION_INFO_V1(lms_visible_users);
+
+/*
+ * lms_visible_users returns U(p), in id order.
+ */
+Datum
+lms_visible_users(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	VisResult  *r;
+	int64	   *ids;
+	int			n = 0;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	r = principal_result(fcinfo);
+	if (r == NULL || r->users->members == 0)
+		PG_RETURN_NULL();
+	ids = palloc(sizeof(int64) * r->users->members);
+	{
+		idset_iterator it;
+		VisIdEntry *e;
+
+		idset_start_iterate(r->users, &it);
+		while ((e = idset_iterate(r->users, &it)) != NULL)
+			ids[n++] = e->id;
+	}
+	qsort(ids, n, sizeof(int64), int64_cmp);
+	for (i = 0; i < n; i++)
+	{
+		Datum		value = Int64GetDatum(ids[i]);
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(lms_can_view_user);
+
+/*
+ * lms_can_view_user tells whether user_id is in U(p): the policy of
+ * lms.users.
+ */
+Datum
+lms_can_view_user(PG_FUNCTION_ARGS)
+{
+	VisResult  *r;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	r = principal_result(fcinfo);
+	PG_RETURN_BOOL(r != NULL && vis_idset_has(r->users, PG_GETARG_INT64(1)));
+}
+
+PG_FUNCTION_INFO_V1(lms_content_stats_access);
+
+/*
+ * lms_content_stats_access tells whether C(p) holds any grant for the
+ * content, restricted or not.
+ */
+Datum
+lms_content_stats_access(PG_FUNCTION_ARGS)
+{
+	VisResult  *r;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	r = principal_result(fcinfo);
+	PG_RETURN_BOOL(r != NULL && vis_result_grant(r, PG_GETARG_INT64(1)) != NULL);
+}
+
+PG_FUNCTION_INFO_V1(lms_accessible_content);
+
+/*
+ * lms_accessible_content returns C(p): each content id, and whether all
+ * its grants are restricted to context groups.
+ */
+Datum
+lms_accessible_content(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	VisResult  *r;
+	int64	   *ids;
+	int			n = 0;
+	int			i;
+	grantmap_iterator it;
+	VisGrant   *g;
+
+	InitMaterializedSRF(fcinfo, 0);
+	r = principal_result(fcinfo);
+	if (r == NULL || r->grants->members == 0)
+		PG_RETURN_NULL();
+	ids = palloc(sizeof(int64) * r->grants->members);
+	grantmap_start_iterate(r->grants, &it);
+	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+		ids[n++] = g->id;
+	qsort(ids, n, sizeof(int64), int64_cmp);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		g = vis_result_grant(r, ids[i]);
+		values[0] = Int64GetDatum(ids[i]);
+		values[1] = BoolGetDatum(!g->unrestricted);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(lms_can_view_stats);
+
+/*
+ * lms_can_view_stats is the row rule of SPEC.md 4 and the predicate of the
+ * row-level security policies.
+ */
+Datum
+lms_can_view_stats(PG_FUNCTION_ARGS)
+{
+	VisResult  *r;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		PG_RETURN_BOOL(false);
+	r = principal_result(fcinfo);
+	if (r == NULL)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(vis_result_sees(r, PG_GETARG_INT64(1), PG_GETARG_INT64(2),
+								   !PG_ARGISNULL(3),
+								   PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3)));
+}
+
+PG_FUNCTION_INFO_V1(lms_explain_visibility);
+
+/*
+ * lms_explain_visibility says why the row rule holds or not, one row per
+ * part: user, content, context, result.
+ */
+Datum
+lms_explain_visibility(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *rows;
+	ListCell   *lc;
+	int64		principal;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+	{
+		static const char *const parts[] = {"user", "content", "context", "result"};
+		int			i;
+
+		for (i = 0; i < 4; i++)
+		{
+			Datum		values[3];
+			bool		nulls[3] = {false, false, false};
+
+			values[0] = CStringGetTextDatum(parts[i]);
+			values[1] = BoolGetDatum(false);
+			values[2] = CStringGetTextDatum(i == 3 ? "hidden" : "there is no principal: it sees nothing");
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		PG_RETURN_NULL();
+	}
+	principal = PG_GETARG_INT64(0);
+	vis_check_principal_arg(principal);
+	rows = vis_explain_rows(principal,
+							PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1),
+							PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2),
+							!PG_ARGISNULL(3),
+							PG_ARGISNULL(3) ? 0 : PG_GETARG_INT64(3));
+	foreach(lc, rows)
+	{
+		VisExplainRow *er = lfirst(lc);
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum(er->part);
+		values[1] = BoolGetDatum(er->granted);
+		values[2] = CStringGetTextDatum(er->reason);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
