@@ -2,7 +2,6 @@
 -- Two tenants; tenant 1 (Acme) has extended visibility off, tenant 2
 -- (Globex) has it on.  Ids are the platform's own: users 1xx/2xx,
 -- groups 1x/4x, content 5xx/6xx.
-BEGIN;
 
 INSERT INTO lms.tenants (tenant_id, name, extended_visibility) VALUES
 	(1, 'Acme Learning', false),
@@ -121,4 +120,3 @@ INSERT INTO lms.progress (user_id, content_id, session_id, context_group_id, sta
 	(211, 603, NULL, 41, '2026-09-12+00', NULL, 80, 80, NULL, NULL, '2026-09-13+00'),
 	(211, 602, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL) ON CONFLICT DO NOTHING;
 
-COMMIT;

@@ -118,6 +118,10 @@ check_no_cycle(int64 group_id, int64 parent, int64 tenant_id)
 	{
 		RefRow		r;
 
+		if (cur == group_id && parent == group_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("group " INT64_FORMAT " cannot be its own parent", group_id)));
 		if (cur == group_id)
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
@@ -254,7 +258,7 @@ lms_tenant_guard(PG_FUNCTION_ARGS)
 
 			check_no_cycle(own, id, ref.tenant_id);
 		}
-		pfree(spec);
+		/* spec stays allocated: tenant_noun may point into it */
 	}
 	return PointerGetDatum(tup);
 }
