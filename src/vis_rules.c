@@ -959,19 +959,31 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap)
 	foreach(lc, r->sources)
 	{
 		const VisSource *src = lfirst(lc);
+
+		if (vis_rules[src->rule].users == users_tenant)
+			tenant_wide = true;
+	}
+
+	foreach(lc, r->sources)
+	{
+		const VisSource *src = lfirst(lc);
 		const VisRule *rule = &vis_rules[src->rule];
 
 		b.src = src;
-		if (src->rule == RULE_PLATFORM_ADMIN || src->rule == RULE_LEARNER_MANAGER)
-			tenant_wide = true;
-		if (rule->users)
+
+		/*
+		 * A tenant-wide role already holds every user of the tenant: other
+		 * roles could only add users of other tenants, so they are skipped,
+		 * except when explain_visibility wants every reason.
+		 */
+		if (rule->users && (!tenant_wide || witness || rule->users == users_tenant))
 			rule->users(&b, src);
 		if (rule->content)
 			rule->content(&b, src);
 		if (rule->extended && b.t->extended)
 			rule->extended(&b, src);
 	}
-	if (!tenant_wide && r->users->members > 0)
+	if ((!tenant_wide || witness) && r->users->members > 0)
 		drop_foreign_users(&b);
 
 	MemoryContextSwitchTo(old);
