@@ -16,6 +16,8 @@ DATA = $(wildcard lms_visibility--*.sql)
 
 REGRESS = constraints principal plans upgrade
 REGRESS_OPTS = --inputdir=.
+ISOLATION = revocation
+ISOLATION_OPTS = --load-extension=lms_visibility
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
