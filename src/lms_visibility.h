@@ -82,6 +82,7 @@ typedef void (*VisRowFn) (void *arg, Datum *values, bool *nulls);
 extern Oid	vis_namespace(void);
 extern Oid	vis_relid(const char *relname, bool missing_ok);
 extern Snapshot vis_snapshot(void);
+extern void vis_load_forget(Oid relid);
 extern int	vis_scan(const char *relname, const char *indexname, int64 key,
 					 int natts, const char *const *attnames,
 					 Snapshot snapshot, VisRowFn fn, void *arg);
@@ -195,6 +196,27 @@ typedef struct VisWitness
 	List	   *restricted_sets;	/* VisIdSet * */
 } VisWitness;
 
+/*
+ * A chunked bitmap for id sets that are dense in places: 4096-bit chunks,
+ * found through a small open-addressing table keyed by id >> 12.  Ids of
+ * one platform are mostly dense, with outliers; a bit test then stays in
+ * cache where a large hash set misses on every probe.
+ */
+#define VIS_CHUNK_SHIFT 12
+#define VIS_CHUNK_WORDS ((1 << VIS_CHUNK_SHIFT) / 64)
+
+typedef struct VisBitChunk
+{
+	int64		key;			/* id >> VIS_CHUNK_SHIFT */
+	uint64	   *words;			/* NULL: empty slot */
+} VisBitChunk;
+
+typedef struct VisBitmap
+{
+	uint32		mask;			/* slots - 1; no slots: not built */
+	VisBitChunk *slots;
+} VisBitmap;
+
 /* The result of the engine for one principal */
 typedef struct VisResult
 {
@@ -205,6 +227,9 @@ typedef struct VisResult
 	grantmap_hash *grants;		/* C(p) */
 	List	   *sources;		/* VisSource *, the principal's roles */
 	VisTenant  *tenant;
+	VisBitmap	user_bits;		/* U(p) again, when its ids are dense */
+	VisBitmap	open_bits;		/* unrestricted grants, when dense */
+	bool		any_restricted; /* some grant is restricted */
 } VisResult;
 
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap);
@@ -213,6 +238,7 @@ extern char *vis_source_label(VisResult *r, const VisSource *src);
 extern bool vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
 							bool has_context, int64 context_id);
 extern VisGrant *vis_result_grant(VisResult *r, int64 content_id);
+extern bool vis_result_has_user(VisResult *r, int64 user_id);
 
 /* explain_visibility (vis_explain.c): a list of VisExplainRow */
 typedef struct VisExplainRow

@@ -83,6 +83,7 @@ vis_invalidate(void)
 static void
 vis_relcache_callback(Datum arg, Oid relid)
 {
+	vis_load_forget(relid);
 	if (relid == InvalidOid || relid == proxy_oid)
 	{
 		vis_invalidate();

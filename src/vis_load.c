@@ -71,22 +71,104 @@ vis_snapshot(void)
 }
 
 /*
+ * Scan descriptors: the catalog lookups of one kind of scan (relation,
+ * index, key column, attribute numbers), done once and kept until a
+ * relcache invalidation of one of the relations (DDL, DROP EXTENSION).
+ */
+typedef struct VisScanInfo
+{
+	const char *relname;
+	const char *indexname;
+	const char *const *attnames;	/* static arrays of the callers: the key */
+	int			natts;
+	Oid			relid;
+	Oid			indexid;
+	AttrNumber	keyatt;
+	AttrNumber	attnums[VIS_MAX_ATTS];
+} VisScanInfo;
+
+#define VIS_MAX_SCANS 64
+static VisScanInfo scan_infos[VIS_MAX_SCANS];
+static int	n_scan_infos = 0;
+
+/*
+ * vis_load_forget drops the scan descriptors when relid is one of their
+ * relations, or on InvalidOid.  It runs in a relcache callback: it only
+ * compares numbers.
+ */
+void
+vis_load_forget(Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < n_scan_infos; i++)
+		if (relid == InvalidOid || scan_infos[i].relid == relid || scan_infos[i].indexid == relid)
+		{
+			n_scan_infos = 0;
+			return;
+		}
+}
+
+static VisScanInfo *
+scan_info(const char *relname, const char *indexname, int natts, const char *const *attnames)
+{
+	VisScanInfo *si;
+	int			i;
+
+	for (i = 0; i < n_scan_infos; i++)
+	{
+		si = &scan_infos[i];
+		if (si->attnames == attnames && si->natts == natts && si->relname == relname &&
+			si->indexname == indexname)
+			return si;
+	}
+	if (n_scan_infos >= VIS_MAX_SCANS)
+		n_scan_infos = 0;
+	si = &scan_infos[n_scan_infos];
+	si->relname = relname;
+	si->indexname = indexname;
+	si->attnames = attnames;
+	si->natts = natts;
+	si->relid = vis_relid(relname, false);
+	si->indexid = InvalidOid;
+	si->keyatt = InvalidAttrNumber;
+	if (indexname != NULL)
+	{
+		Relation	irel;
+
+		si->indexid = vis_relid(indexname, false);
+		irel = index_open(si->indexid, AccessShareLock);
+		/* systable scans take the heap attribute number of the key column */
+		si->keyatt = irel->rd_index->indkey.values[0];
+		index_close(irel, AccessShareLock);
+	}
+	for (i = 0; i < natts; i++)
+	{
+		si->attnums[i] = get_attnum(si->relid, attnames[i]);
+		if (si->attnums[i] == InvalidAttrNumber)
+			elog(ERROR, "column \"%s\" of relation \"lms.%s\" does not exist",
+				 attnames[i], relname);
+	}
+	n_scan_infos++;
+	return si;
+}
+
+/*
  * vis_scan calls fn for every row of lms.relname whose first index column
  * of indexname equals key, or for every row when indexname is NULL.  It
- * passes the values of attnames, in that order, and returns the row count.
+ * passes the values of attnames (a static array), in that order, and
+ * returns the row count.
  */
 int
 vis_scan(const char *relname, const char *indexname, int64 key,
 		 int natts, const char *const *attnames,
 		 Snapshot snapshot, VisRowFn fn, void *arg)
 {
-	Oid			relid = vis_relid(relname, false);
-	Oid			indexid = InvalidOid;
+	VisScanInfo si;
 	Relation	rel;
 	SysScanDesc scan;
 	ScanKeyData skey;
 	HeapTuple	tup;
-	AttrNumber	attnums[VIS_MAX_ATTS];
 	Datum		values[VIS_MAX_ATTS];
 	bool		nulls[VIS_MAX_ATTS];
 	TupleDesc	desc;
@@ -94,28 +176,14 @@ vis_scan(const char *relname, const char *indexname, int64 key,
 	int			i;
 
 	Assert(natts <= VIS_MAX_ATTS);
-	if (indexname != NULL)
-		indexid = vis_relid(indexname, false);
-
-	rel = table_open(relid, AccessShareLock);
+	/* copy: opening the relation may process invalidations */
+	si = *scan_info(relname, indexname, natts, attnames);
+	rel = table_open(si.relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
-	for (i = 0; i < natts; i++)
-	{
-		attnums[i] = get_attnum(relid, attnames[i]);
-		if (attnums[i] == InvalidAttrNumber)
-			elog(ERROR, "column \"%s\" of relation \"lms.%s\" does not exist",
-				 attnames[i], relname);
-	}
-
 	if (indexname != NULL)
 	{
-		/* systable scans take the heap attribute number of the key column */
-		Relation	irel = index_open(indexid, AccessShareLock);
-		AttrNumber	keyatt = irel->rd_index->indkey.values[0];
-
-		index_close(irel, AccessShareLock);
-		ScanKeyInit(&skey, keyatt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
-		scan = systable_beginscan(rel, indexid, true, snapshot, 1, &skey);
+		ScanKeyInit(&skey, si.keyatt, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(key));
+		scan = systable_beginscan(rel, si.indexid, true, snapshot, 1, &skey);
 	}
 	else
 		scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
@@ -123,7 +191,7 @@ vis_scan(const char *relname, const char *indexname, int64 key,
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		for (i = 0; i < natts; i++)
-			values[i] = heap_getattr(tup, attnums[i], desc, &nulls[i]);
+			values[i] = heap_getattr(tup, si.attnums[i], desc, &nulls[i]);
 		fn(arg, values, nulls);
 		count++;
 	}

@@ -258,6 +258,57 @@ vis_current_principal(int64 *principal)
 }
 
 /*
+ * The last principal argument found equal to the caller's own principal,
+ * and what that depended on: the check is on the hot path of every row a
+ * policy filters.
+ */
+static struct
+{
+	bool		valid;
+	int64		principal;
+	Oid			role;
+	uint64		generation;
+	const char *setting;
+	char		setting_copy[32];
+	GucStack   *stack;
+	int			state;
+	bool		allow_session;
+}			memo;
+
+static bool
+memo_holds(int64 principal, Oid role)
+{
+	GucStack   *stack = principal_record->stack;
+
+	return memo.valid && memo.principal == principal && memo.role == role &&
+		memo.generation == vis_cache_generation() &&
+		memo.setting == principal_setting &&
+		(principal_setting == NULL || (memo.setting_copy[0] == principal_setting[0] &&
+										(principal_setting[0] == '\0' ||
+										 strcmp(memo.setting_copy, principal_setting) == 0))) &&
+		memo.stack == stack && (stack == NULL || memo.state == (int) stack->state) &&
+		memo.allow_session == allow_session_principal;
+}
+
+static void
+memo_remember(int64 principal, Oid role)
+{
+	memo.valid = false;
+	if (principal_setting != NULL && strlen(principal_setting) >= sizeof(memo.setting_copy))
+		return;
+	memo.principal = principal;
+	memo.role = role;
+	memo.generation = vis_cache_generation();
+	memo.setting = principal_setting;
+	if (principal_setting != NULL)
+		strlcpy(memo.setting_copy, principal_setting, sizeof(memo.setting_copy));
+	memo.stack = principal_record->stack;
+	memo.state = memo.stack ? (int) memo.stack->state : -1;
+	memo.allow_session = allow_session_principal;
+	memo.valid = true;
+}
+
+/*
  * vis_check_principal_arg refuses to answer about a principal other than
  * the caller's own, unless the caller is a superuser or a trusted role:
  * otherwise any login could list what an administrator sees.
@@ -266,11 +317,15 @@ void
 vis_check_principal_arg(int64 principal)
 {
 	int64		current;
-	Oid			role;
+	Oid			role = GetOuterUserId();
 
-	if (vis_current_principal(&current) && current == principal)
+	if (memo_holds(principal, role))
 		return;
-	role = GetOuterUserId();
+	if (vis_current_principal(&current) && current == principal)
+	{
+		memo_remember(principal, role);
+		return;
+	}
 	if (superuser() || role_is_trusted(role))
 		return;
 	ereport(ERROR,

@@ -124,7 +124,7 @@ lms_can_view_user(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
 	r = principal_result(fcinfo);
-	PG_RETURN_BOOL(r != NULL && vis_idset_has(r->users, PG_GETARG_INT64(1)));
+	PG_RETURN_BOOL(r != NULL && vis_result_has_user(r, PG_GETARG_INT64(1)));
 }
 
 PG_FUNCTION_INFO_V1(lms_content_stats_access);
