@@ -379,9 +379,23 @@ CREATE FUNCTION lms.visible_users(principal bigint DEFAULT lms.current_principal
 	AS 'MODULE_PATHNAME', 'lms_visible_users'
 	LANGUAGE C STABLE PARALLEL SAFE ROWS 1000;
 
+-- planner support of the policy predicates (src/vis_planner.c)
+CREATE FUNCTION lms._visibility_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'lms_visibility_support' LANGUAGE C STRICT;
+
+CREATE FUNCTION lms.visible_user_ids(principal bigint DEFAULT lms.current_principal())
+	RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'lms_visible_user_ids'
+	LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION lms.accessible_content_ids(principal bigint DEFAULT lms.current_principal())
+	RETURNS bigint[]
+	AS 'MODULE_PATHNAME', 'lms_accessible_content_ids'
+	LANGUAGE C STABLE PARALLEL SAFE;
+
 CREATE FUNCTION lms.can_view_user(principal bigint, user_id bigint) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'lms_can_view_user'
-	LANGUAGE C STABLE PARALLEL SAFE;
+	LANGUAGE C STABLE PARALLEL SAFE SUPPORT lms._visibility_support;
 
 CREATE FUNCTION lms.content_stats_access(principal bigint, content bigint) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'lms_content_stats_access'
@@ -396,7 +410,7 @@ CREATE FUNCTION lms.can_view_stats(principal bigint, user_id bigint, content_id 
 								   context_group_id bigint DEFAULT NULL)
 	RETURNS boolean
 	AS 'MODULE_PATHNAME', 'lms_can_view_stats'
-	LANGUAGE C STABLE PARALLEL SAFE;
+	LANGUAGE C STABLE PARALLEL SAFE SUPPORT lms._visibility_support;
 
 CREATE FUNCTION lms.explain_visibility(principal bigint, user_id bigint, content_id bigint,
 									   context_group_id bigint DEFAULT NULL)
@@ -675,5 +689,6 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION lms._subtree(bigint), lms._require_group_report(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lms._visibility_support(internal) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lms._tenant_guard(), lms._invalidate_cache(), lms._tenant_immutable(),
 	lms._content_guard() FROM PUBLIC;

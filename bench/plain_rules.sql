@@ -95,9 +95,3 @@ SELECT content_id, NULL::bigint FROM unr
 UNION
 SELECT res.content_id, xe.group_id FROM res JOIN xe ON xe.g = res.g AND xe.role = res.role
 $$;
-
--- the principal of the plain implementation: the role's binding, as in the extension
-CREATE OR REPLACE FUNCTION lms_plain.principal() RETURNS bigint LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
-	SELECT b.principal FROM lms.role_bindings b WHERE b.role = session_user::regrole OR b.role = current_user::regrole LIMIT 1
-$$;

@@ -14,6 +14,43 @@ EXPLAIN (COSTS OFF) SELECT * FROM lms.progress WHERE 1 / (score - 37) > 0;
 SELECT count(*) FROM lms.progress WHERE 1 / (score - 88) > 0;
 SELECT count(*) FROM lms.progress WHERE 1 / (score - 95) > 0;
 RESET ROLE;
+
+-- with statistics, the planner support estimates the principal's share:
+-- a narrow principal gets an index scan on its visible user ids, a
+-- tenant-wide one keeps the sequential scan
+SET max_parallel_workers_per_gather = 0;
+INSERT INTO lms.tenants VALUES (5, 'planned', false);
+INSERT INTO lms.users (user_id, tenant_id) SELECT 50000 + i, 5 FROM generate_series(1, 4000) i;
+INSERT INTO lms.groups VALUES (500, 5, 'small', NULL);
+INSERT INTO lms.group_members SELECT 500, 50000 + i FROM generate_series(1, 20) i;
+INSERT INTO lms.content SELECT 5000 + i, 5, 'course', 'c' || i, NULL, 500, NULL FROM generate_series(1, 10) i;
+INSERT INTO lms.progress (user_id, content_id) SELECT 50000 + i, 5000 + j FROM generate_series(1, 4000) i, generate_series(1, 10) j;
+INSERT INTO lms.group_roles VALUES (500, 50001, 'group_admin');
+INSERT INTO lms.tenant_roles VALUES (50002, 'platform_admin');
+ANALYZE lms.users, lms.content, lms.progress;
+CREATE ROLE lms_plan_narrow;
+CREATE ROLE lms_plan_wide;
+SELECT lms.bind_role('lms_plan_narrow', 50001) IS NULL, lms.bind_role('lms_plan_wide', 50002) IS NULL;
+SET ROLE lms_plan_narrow;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM lms.progress;
+SELECT count(*) FROM lms.progress;
+RESET ROLE;
+SET ROLE lms_plan_wide;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM lms.progress;
+SELECT count(*) FROM lms.progress;
+RESET ROLE;
+DROP OWNED BY lms_plan_narrow, lms_plan_wide;
+SELECT lms.unbind_role('lms_plan_narrow') IS NULL, lms.unbind_role('lms_plan_wide') IS NULL;
+DROP ROLE lms_plan_narrow;
+DROP ROLE lms_plan_wide;
+DELETE FROM lms.progress WHERE content_id > 5000;
+DELETE FROM lms.group_roles WHERE group_id = 500;
+DELETE FROM lms.tenant_roles WHERE user_id = 50002;
+DELETE FROM lms.content WHERE tenant_id = 5;
+DELETE FROM lms.groups WHERE tenant_id = 5;
+DELETE FROM lms.users WHERE tenant_id = 5;
+DELETE FROM lms.tenants WHERE tenant_id = 5;
+RESET max_parallel_workers_per_gather;
 DROP OWNED BY lms_plan_reader;
 SELECT lms.unbind_role('lms_plan_reader');
 DROP ROLE lms_plan_reader;

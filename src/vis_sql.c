@@ -12,6 +12,8 @@
 #include "postgres.h"
 
 #include "funcapi.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
@@ -108,6 +110,69 @@ lms_visible_users(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
 	}
 	PG_RETURN_NULL();
+}
+
+/*
+ * ids_array returns a sorted bigint[] of n ids.
+ */
+static ArrayType *
+ids_array(int64 *ids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	qsort(ids, n, sizeof(int64), int64_cmp);
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	return construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+PG_FUNCTION_INFO_V1(lms_visible_user_ids);
+
+/*
+ * lms_visible_user_ids returns U(p) as a sorted array: the index condition
+ * the planner support offers for narrow principals.
+ */
+Datum
+lms_visible_user_ids(PG_FUNCTION_ARGS)
+{
+	VisResult  *r = principal_result(fcinfo);
+	int64	   *ids;
+	int			n = 0;
+	idset_iterator it;
+	VisIdEntry *e;
+
+	if (r == NULL)
+		PG_RETURN_ARRAYTYPE_P(ids_array(NULL, 0));
+	ids = palloc(sizeof(int64) * Max(r->users->members, 1));
+	idset_start_iterate(r->users, &it);
+	while ((e = idset_iterate(r->users, &it)) != NULL)
+		ids[n++] = e->id;
+	PG_RETURN_ARRAYTYPE_P(ids_array(ids, n));
+}
+
+PG_FUNCTION_INFO_V1(lms_accessible_content_ids);
+
+/*
+ * lms_accessible_content_ids returns every content id of C(p), restricted
+ * or not, as a sorted array.
+ */
+Datum
+lms_accessible_content_ids(PG_FUNCTION_ARGS)
+{
+	VisResult  *r = principal_result(fcinfo);
+	int64	   *ids;
+	int			n = 0;
+	grantmap_iterator it;
+	VisGrant   *g;
+
+	if (r == NULL)
+		PG_RETURN_ARRAYTYPE_P(ids_array(NULL, 0));
+	ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
+	grantmap_start_iterate(r->grants, &it);
+	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+		ids[n++] = g->id;
+	PG_RETURN_ARRAYTYPE_P(ids_array(ids, n));
 }
 
 PG_FUNCTION_INFO_V1(lms_can_view_user);

@@ -1,0 +1,187 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_planner.c
+ *	  Planner support for the policy predicates can_view_stats and
+ *	  can_view_user: the selectivity of the principal's visible share, and
+ *	  index conditions (user_id = ANY (lms.visible_user_ids(p))) that let
+ *	  a narrow principal's query use an index instead of a full scan.
+ *
+ * IDENTIFICATION
+ *	  src/vis_planner.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/supportnodes.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_func.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "lms_visibility.h"
+
+/* above this share of rows, a full scan beats an index on the ids */
+#define VIS_INDEX_SHARE 0.25
+
+/*
+ * plan_time_result returns U(p) and C(p) of the principal argument when it
+ * is the caller's own principal: a Param (the policies pass
+ * (SELECT lms.current_principal()), an InitPlan) or a Const equal to it.
+ * Anything else gets no estimate: row counts in EXPLAIN must not reveal
+ * what another principal sees.
+ */
+static VisResult *
+plan_time_result(Node *arg)
+{
+	int64		current;
+
+	if (!vis_current_principal(&current))
+		return NULL;
+	if (IsA(arg, Const))
+	{
+		Const	   *c = (Const *) arg;
+
+		if (c->constisnull || DatumGetInt64(c->constvalue) != current)
+			return NULL;
+	}
+	else if (!IsA(arg, Param))
+		return NULL;
+	return vis_cache_get(current);
+}
+
+static double
+reltuples(const char *relname)
+{
+	Oid			relid = vis_relid(relname, true);
+	HeapTuple	tp;
+	double		n = -1;
+
+	if (!OidIsValid(relid))
+		return -1;
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tp))
+	{
+		n = ((Form_pg_class) GETSTRUCT(tp))->reltuples;
+		ReleaseSysCache(tp);
+	}
+	return n;
+}
+
+/* share_of returns members / rows of relname, in [0, 1], or -1 if unknown */
+static double
+share_of(double members, const char *relname)
+{
+	double		n = reltuples(relname);
+
+	if (n <= 0)
+		return -1;
+	return Min(1.0, members / n);
+}
+
+static Oid
+array_function(const char *name)
+{
+	Oid			argtypes[1] = {INT8OID};
+
+	return LookupFuncName(list_make2(makeString("lms"), makeString(pstrdup(name))),
+						  1, argtypes, true);
+}
+
+PG_FUNCTION_INFO_V1(lms_visibility_support);
+
+/*
+ * lms_visibility_support answers the planner's questions about
+ * can_view_stats(p, user_id, content_id, context) and
+ * can_view_user(p, user_id).
+ */
+Datum
+lms_visibility_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+
+	if (IsA(rawreq, SupportRequestSelectivity))
+	{
+		SupportRequestSelectivity *req = (SupportRequestSelectivity *) rawreq;
+		VisResult  *r;
+		double		fu,
+					fc = 1.0;
+
+		if (req->is_join || list_length(req->args) < 2)
+			PG_RETURN_POINTER(NULL);
+		r = plan_time_result(linitial(req->args));
+		if (r == NULL)
+			PG_RETURN_POINTER(NULL);
+		fu = share_of(r->users->members, "users");
+		if (list_length(req->args) == 4)
+			fc = share_of(r->grants->members, "content");
+		if (fu < 0 || fc < 0)
+			PG_RETURN_POINTER(NULL);
+		req->selectivity = Max(fu * fc, 1e-7);
+		PG_RETURN_POINTER(req);
+	}
+
+	if (IsA(rawreq, SupportRequestIndexCondition))
+	{
+		SupportRequestIndexCondition *req = (SupportRequestIndexCondition *) rawreq;
+		FuncExpr   *f = (FuncExpr *) req->node;
+		Node	   *principal;
+		Node	   *column;
+		VisResult  *r;
+		double		share;
+		const char *fn;
+		Oid			fnoid;
+		Oid			opno;
+		ScalarArrayOpExpr *saop;
+
+		if (!IsA(f, FuncExpr) || list_length(f->args) < 2)
+			PG_RETURN_POINTER(NULL);
+		principal = linitial(f->args);
+		column = list_nth(f->args, req->indexarg);
+		if (req->indexarg == 1)
+			fn = "visible_user_ids";
+		else if (req->indexarg == 2 && list_length(f->args) == 4)
+			fn = "accessible_content_ids";
+		else
+			PG_RETURN_POINTER(NULL);
+		if (exprType(column) != INT8OID || contain_var_clause(principal) ||
+			contain_volatile_functions(principal))
+			PG_RETURN_POINTER(NULL);
+
+		/* only worth it for a small share of the rows */
+		r = plan_time_result(principal);
+		if (r == NULL)
+			PG_RETURN_POINTER(NULL);
+		share = (req->indexarg == 1) ? share_of(r->users->members, "users")
+			: share_of(r->grants->members, "content");
+		if (share < 0 || share > VIS_INDEX_SHARE)
+			PG_RETURN_POINTER(NULL);
+
+		opno = get_opfamily_member(req->opfamily, INT8OID, INT8OID, BTEqualStrategyNumber);
+		fnoid = array_function(fn);
+		if (!OidIsValid(opno) || !OidIsValid(fnoid))
+			PG_RETURN_POINTER(NULL);
+
+		saop = makeNode(ScalarArrayOpExpr);
+		saop->opno = opno;
+		saop->opfuncid = get_opcode(opno);
+		saop->useOr = true;
+		saop->inputcollid = InvalidOid;
+		saop->args = list_make2(copyObject(column),
+								makeFuncExpr(fnoid, INT8ARRAYOID,
+											 list_make1(copyObject(principal)),
+											 InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL));
+		saop->location = -1;
+		req->lossy = true;		/* the predicate itself stays as a filter */
+		PG_RETURN_POINTER(list_make1(saop));
+	}
+
+	PG_RETURN_POINTER(NULL);
+}
