@@ -29,9 +29,11 @@ INSERT INTO lms.group_enrollments SELECT 1 + floor(random() * 1000)::int, 1 + fl
 -- principals: a platform admin, a group admin near the top of division 0's
 -- deep tree, a coach, a manager of 50
 INSERT INTO lms.users (user_id, tenant_id, first_name) VALUES (10000001, 1, 'Admin'), (10000002, 1, 'GroupAdmin'),
-	(10000003, 1, 'Coach'), (10000004, 1, 'Manager');
+	(10000003, 1, 'Coach'), (10000004, 1, 'Manager'), (10000005, 1, 'DeepGroupAdmin');
 INSERT INTO lms.tenant_roles VALUES (10000001, 'platform_admin');
-INSERT INTO lms.group_roles VALUES (3, 10000002, 'group_admin'), (5, 10000003, 'coach');
+-- group 3 sits two levels below the top of division 0 (98 of its 100
+-- groups below it, 10% of all users); group 90 is deep down (1%)
+INSERT INTO lms.group_roles VALUES (3, 10000002, 'group_admin'), (5, 10000003, 'coach'), (90, 10000005, 'group_admin');
 INSERT INTO lms.managers SELECT 10000004, i FROM generate_series(1, 50) i;
 -- progress
 INSERT INTO lms.progress (user_id, content_id, context_group_id, started_at, completed_pct, score, last_activity_at)

@@ -230,6 +230,9 @@ typedef struct VisResult
 	VisBitmap	user_bits;		/* U(p) again, when its ids are dense */
 	VisBitmap	open_bits;		/* unrestricted grants, when dense */
 	bool		any_restricted; /* some grant is restricted */
+	Datum		user_array;		/* sorted bigint[] of U(p), built on demand */
+	Datum		content_array;	/* sorted bigint[] of C(p), built on demand */
+	MemoryContext cxt;			/* where the result lives */
 } VisResult;
 
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap);

@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
@@ -95,6 +96,54 @@ array_function(const char *name)
 						  1, argtypes, true);
 }
 
+/*
+ * has_equality tells whether the relation already has a restriction
+ * "column = <constant or parameter>" (or = ANY of a constant array) usable on
+ * the index: then an index condition on the principal's thousands of ids
+ * would only add work to a point query.
+ */
+static bool
+has_equality(SupportRequestIndexCondition *req, Node *column)
+{
+	ListCell   *lc;
+
+	foreach(lc, req->index->rel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		Node	   *clause = (Node *) rinfo->clause;
+		Oid			opno;
+		List	   *args;
+		Node	   *other;
+
+		if (IsA(clause, OpExpr))
+		{
+			opno = ((OpExpr *) clause)->opno;
+			args = ((OpExpr *) clause)->args;
+		}
+		else if (IsA(clause, ScalarArrayOpExpr) && ((ScalarArrayOpExpr *) clause)->useOr)
+		{
+			opno = ((ScalarArrayOpExpr *) clause)->opno;
+			args = ((ScalarArrayOpExpr *) clause)->args;
+			if (!IsA(lsecond(args), Const))
+				continue;
+		}
+		else
+			continue;
+		if (list_length(args) != 2 || !op_in_opfamily(opno, req->opfamily) ||
+			get_op_opfamily_strategy(opno, req->opfamily) != BTEqualStrategyNumber)
+			continue;
+		if (equal(linitial(args), column))
+			other = lsecond(args);
+		else if (equal(lsecond(args), column))
+			other = linitial(args);
+		else
+			continue;
+		if (!contain_var_clause(other) && !contain_volatile_functions(other))
+			return true;
+	}
+	return false;
+}
+
 PG_FUNCTION_INFO_V1(lms_visibility_support);
 
 /*
@@ -152,7 +201,8 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 		else
 			PG_RETURN_POINTER(NULL);
 		if (exprType(column) != INT8OID || contain_var_clause(principal) ||
-			contain_volatile_functions(principal))
+			contain_volatile_functions(principal) || has_equality(req, lsecond(f->args)) ||
+			(list_length(f->args) == 4 && has_equality(req, lthird(f->args))))
 			PG_RETURN_POINTER(NULL);
 
 		/* only worth it for a small share of the rows */

@@ -1054,6 +1054,7 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap)
 	ListCell   *lc;
 
 	r->principal = principal;
+	r->cxt = rescxt;
 	r->users = vis_idset_create(rescxt, 16);
 	r->grants = grantmap_create(rescxt, 16, NULL);
 

@@ -14,6 +14,7 @@
 #include "funcapi.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
+#include "utils/datum.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
@@ -113,42 +114,61 @@ lms_visible_users(PG_FUNCTION_ARGS)
 }
 
 /*
- * ids_array returns a sorted bigint[] of n ids.
+ * ids_array returns a sorted bigint[] of n ids, allocated in cxt.
  */
-static ArrayType *
-ids_array(int64 *ids, int n)
+static Datum
+ids_array(int64 *ids, int n, MemoryContext cxt)
 {
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	ArrayType  *a;
 	int			i;
 
-	qsort(ids, n, sizeof(int64), int64_cmp);
+	if (n > 0)
+		qsort(ids, n, sizeof(int64), int64_cmp);
 	for (i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(ids[i]);
-	return construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	a = construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	pfree(elems);
+	MemoryContextSwitchTo(old);
+	return PointerGetDatum(a);
+}
+
+/* copy_array returns a copy of a cached array in the caller's context */
+static Datum
+copy_array(Datum cached)
+{
+	return datumCopy(cached, false, -1);
 }
 
 PG_FUNCTION_INFO_V1(lms_visible_user_ids);
 
 /*
  * lms_visible_user_ids returns U(p) as a sorted array: the index condition
- * the planner support offers for narrow principals.
+ * the planner support offers for narrow principals.  The array is built
+ * once per cached principal; each call gets a copy.
  */
 Datum
 lms_visible_user_ids(PG_FUNCTION_ARGS)
 {
 	VisResult  *r = principal_result(fcinfo);
-	int64	   *ids;
-	int			n = 0;
-	idset_iterator it;
-	VisIdEntry *e;
 
 	if (r == NULL)
-		PG_RETURN_ARRAYTYPE_P(ids_array(NULL, 0));
-	ids = palloc(sizeof(int64) * Max(r->users->members, 1));
-	idset_start_iterate(r->users, &it);
-	while ((e = idset_iterate(r->users, &it)) != NULL)
-		ids[n++] = e->id;
-	PG_RETURN_ARRAYTYPE_P(ids_array(ids, n));
+		return ids_array(NULL, 0, CurrentMemoryContext);
+	if (r->user_array == (Datum) 0)
+	{
+		int64	   *ids = palloc(sizeof(int64) * Max(r->users->members, 1));
+		int			n = 0;
+		idset_iterator it;
+		VisIdEntry *e;
+
+		idset_start_iterate(r->users, &it);
+		while ((e = idset_iterate(r->users, &it)) != NULL)
+			ids[n++] = e->id;
+		r->user_array = ids_array(ids, n, r->cxt);
+		pfree(ids);
+	}
+	return copy_array(r->user_array);
 }
 
 PG_FUNCTION_INFO_V1(lms_accessible_content_ids);
@@ -161,18 +181,23 @@ Datum
 lms_accessible_content_ids(PG_FUNCTION_ARGS)
 {
 	VisResult  *r = principal_result(fcinfo);
-	int64	   *ids;
-	int			n = 0;
-	grantmap_iterator it;
-	VisGrant   *g;
 
 	if (r == NULL)
-		PG_RETURN_ARRAYTYPE_P(ids_array(NULL, 0));
-	ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
-	grantmap_start_iterate(r->grants, &it);
-	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
-		ids[n++] = g->id;
-	PG_RETURN_ARRAYTYPE_P(ids_array(ids, n));
+		return ids_array(NULL, 0, CurrentMemoryContext);
+	if (r->content_array == (Datum) 0)
+	{
+		int64	   *ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
+		int			n = 0;
+		grantmap_iterator it;
+		VisGrant   *g;
+
+		grantmap_start_iterate(r->grants, &it);
+		while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+			ids[n++] = g->id;
+		r->content_array = ids_array(ids, n, r->cxt);
+		pfree(ids);
+	}
+	return copy_array(r->content_array);
 }
 
 PG_FUNCTION_INFO_V1(lms_can_view_user);

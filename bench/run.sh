@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# bench/run.sh [USERS] [ROWS]: the benchmark, in one command and one run
+# against one cluster.  Generates a tenant (default 100,000 users and about
+# 1,000,000 progress rows), then measures this extension next to (a) the
+# same query without row-level security, as a superuser, and (b) the
+# plain-SQL implementation of bench/plain_rules.sql behind the policy of
+# bench/plain_policy.sql.  It checks that they return the same rows and
+# prints medians and ratios (RUNS=7 runs each by default).
+#   bash bench/run.sh                    # 100,000 users, ~1,000,000 rows
+#   bash bench/run.sh 1000000 10000000   # the large scale
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+USERS=${1:-100000}
+ROWS=${2:-1000000}
+RUNS=${RUNS:-7}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-10}
+
+ensure_packages
+build_install
+WORK=$(mktemp -d /tmp/lms_bench.XXXXXX)
+chmod 755 "$WORK"
+PORT=$(free_port 55600)
+trap 'stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
+start_cluster "$WORK/pg" "$PORT" "work_mem = 64MB
+max_parallel_workers_per_gather = 2"
+createdb bench
+export PGDATABASE=bench
+
+echo "== generating $USERS users and about $ROWS progress rows"
+gen_start=$(date +%s.%N)
+psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
+	-v users="$USERS" -v rows="$ROWS" -f bench/generate.sql
+gen_end=$(date +%s.%N)
+psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
+CREATE ROLE b_admin LOGIN;  SELECT lms.bind_role('b_admin', 10000001);
+CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);
+CREATE ROLE b_deep LOGIN;   SELECT lms.bind_role('b_deep', 10000005);
+SQL
+psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -f bench/plain_rules.sql -f bench/plain_policy.sql 2>&1 | grep -v NOTICE || true
+psql -X -At -c "SELECT 'progress rows: ' || count(*) FROM lms.progress"
+
+# median ROLE SQL: the median time in ms of RUNS runs, after one warm-up run
+median() {
+	{ echo "SET ROLE $1;"; echo "$2;"; echo '\timing on'; for _ in $(seq "$RUNS"); do echo "$2;"; done; } |
+		psql -X -q -At 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n |
+		awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+}
+answer() { psql -X -q -At -c "SET ROLE $1" -c "$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+COUNT="SELECT count(*) FROM lms.progress"
+PLAIN="SELECT count(*) FROM lms_plain.progress"
+fail=0
+check() { if [ "$2" != "$3" ]; then echo "MISMATCH: $1: $2 vs $3"; fail=1; fi; }
+
+echo "== checking that the three implementations return the same rows"
+a_none=$(answer postgres "$COUNT"); a_ext=$(answer b_admin "$COUNT"); a_plain=$(answer b_admin "$PLAIN")
+check "platform admin, extension vs no RLS" "$a_ext" "$a_none"; check "platform admin, extension vs plain" "$a_ext" "$a_plain"
+for r in b_gadmin b_deep; do
+	e=$(answer $r "$COUNT"); p=$(answer $r "$PLAIN")
+	check "$r count" "$e" "$p"
+	e=$(answer $r "SELECT md5(string_agg(user_id || ':' || content_id, ',' ORDER BY user_id, content_id)) FROM lms.progress")
+	p=$(answer $r "SELECT md5(string_agg(user_id || ':' || content_id, ',' ORDER BY user_id, content_id)) FROM lms_plain.progress")
+	check "$r rows" "$e" "$p"
+done
+[ $fail = 0 ] && echo "same rows: yes"
+
+echo "== timing (median of $RUNS runs, ms)"
+t_none=$(median postgres "$COUNT")
+t_admin=$(median b_admin "$COUNT")
+t_admin_plain=$(median b_admin "$PLAIN")
+t_g=$(median b_gadmin "$COUNT")
+t_g_plain=$(median b_gadmin "$PLAIN")
+t_d=$(median b_deep "$COUNT")
+t_d_plain=$(median b_deep "$PLAIN")
+
+# rebuild after a relationship change, as reported by the cache itself
+rebuilds=$(for _ in $(seq "$RUNS"); do
+	psql -X -q -At -c "UPDATE lms.tenants SET name = name" -c "SET ROLE b_admin" \
+		-c "SELECT count(*) FROM lms.visible_users()" -c "RESET ROLE" \
+		-c "SELECT last_rebuild_ms FROM lms.cache_stats()" | tail -1
+done | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+first_after_change=$(for _ in $(seq "$RUNS"); do
+	{ echo "UPDATE lms.tenants SET name = name;"; echo "SET ROLE b_admin;"; echo '\timing on'; echo "SELECT count(*) FROM lms.progress WHERE user_id = 42;"; } |
+		psql -X -q -At | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+done | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+
+echo "== pgbench: one point query per transaction (${PGBENCH_SECONDS}s, 2 clients)"
+printf '\\set uid random(1, %d)\nSELECT * FROM lms.progress WHERE user_id = :uid;\n' "$USERS" >"$WORK/point.sql"
+tps() { pgbench -n -c 2 -j 2 -T "$PGBENCH_SECONDS" -f "$WORK/point.sql" -U "$1" bench 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
+tps_none=$(tps postgres)
+tps_g=$(tps b_gadmin)
+
+echo "== COPY into the store, with and without the invalidation trigger"
+psql -X -q -c "COPY (SELECT * FROM lms.progress WHERE user_id <= $((USERS / 5))) TO '$WORK/pg/progress.copy'"
+copy_time() {
+	{ echo "BEGIN;"; echo "DELETE FROM lms.progress WHERE user_id <= $((USERS / 5));"
+	  [ "$1" = off ] && echo "ALTER TABLE lms.progress DISABLE TRIGGER invalidate_cache;"
+	  echo '\timing on'; echo "COPY lms.progress FROM '$WORK/pg/progress.copy';"; echo '\timing off'; echo "ROLLBACK;"; } |
+		psql -X -q -At | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+}
+copy_on=$(for _ in 1 2 3; do copy_time on; done | sort -n | sed -n 2p)
+copy_off=$(for _ in 1 2 3; do copy_time off; done | sort -n | sed -n 2p)
+copy_rows=$(psql -X -q -At -c "SELECT count(*) FROM lms.progress WHERE user_id <= $((USERS / 5))")
+
+OUT=bench/out
+mkdir -p "$OUT"
+REPORT="$OUT/results-$(date +%Y%m%d-%H%M%S).md"
+{
+	echo "## lms_visibility benchmark: $USERS users, $a_none progress rows, $(date -u +%Y-%m-%d)"
+	echo
+	echo "| measurement | this extension | baseline | ratio | target |"
+	echo "|---|---|---|---|---|"
+	echo "| platform admin \`count(*)\` vs no RLS (superuser) | ${t_admin} ms | ${t_none} ms | $(ratio "$t_admin" "$t_none")x | <= 1.5x |"
+	echo "| platform admin \`count(*)\` vs plain SQL | ${t_admin} ms | ${t_admin_plain} ms | $(ratio "$t_admin_plain" "$t_admin")x faster | |"
+	echo "| group admin near the top (10% of users) vs plain SQL | ${t_g} ms | ${t_g_plain} ms | $(ratio "$t_g_plain" "$t_g")x faster | >= 20x |"
+	echo "| group admin deep in the tree (1% of users) vs plain SQL | ${t_d} ms | ${t_d_plain} ms | $(ratio "$t_d_plain" "$t_d")x faster | |"
+	echo "| pgbench point query, group admin vs no RLS (tps) | ${tps_g} | ${tps_none} | $(ratio "$tps_g" "$tps_none") | >= 0.5 |"
+	echo "| rebuild of the platform admin after a change | ${rebuilds} ms | | | < 50 ms |"
+	echo "| first point query after a change, platform admin | ${first_after_change} ms | | | |"
+	echo "| COPY $copy_rows rows into lms.progress, trigger on vs off | ${copy_on} ms | ${copy_off} ms | $(ratio "$copy_on" "$copy_off")x | <= 1.2x |"
+	echo
+	echo "Generation of the data set (with the integrity triggers): $(awk -v a="$gen_start" -v b="$gen_end" 'BEGIN {printf "%.0f", b - a}') s."
+} | tee "$REPORT"
+echo "saved in $REPORT"
+exit $fail
