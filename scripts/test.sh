@@ -24,9 +24,15 @@ export LMS_TEST_WORK=$WORK
 passed=0
 failed=0
 failures=()
+# record NAME RC [PASSED FAILED]: a suite's result, counted in tests
 record() {
-	if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok   - $1"
-	else failed=$((failed + 1)); failures+=("$1"); echo "FAIL - $1"; fi
+	local p=${3:-} f=${4:-}
+	if [ -z "$p" ]; then if [ "$2" = 0 ]; then p=1 f=0; else p=0 f=1; fi; fi
+	[ "$2" != 0 ] && [ "$f" = 0 ] && f=1
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$2" = 0 ]; then echo "ok   - $1 ($p passed)"
+	else failures+=("$1"); echo "FAIL - $1 ($p passed, $f failed)"; fi
 }
 
 echo "== pg_regress and isolation tests (make installcheck)"
@@ -37,21 +43,26 @@ if [ $rc != 0 ]; then
 	[ -f regression.diffs ] && head -150 regression.diffs
 	[ -f output_iso/regression.diffs ] && head -150 output_iso/regression.diffs
 fi
-record "pg_regress + isolation" $rc
+record "pg_regress + isolation" $rc \
+	"$(grep -cE '^(ok|test) .*(\.\.\. ok|ok +[0-9]+ ms)' "$WORK/installcheck.log")" \
+	"$(grep -cE 'FAILED|failed \(' "$WORK/installcheck.log")"
 
 echo "== pgTAP tests (pg_prove)"
 createdb lms_tap
 psql -X -q -d lms_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION lms_visibility;"
-pg_prove -d lms_tap --failures test/*.sql
-record "pgTAP (pg_prove test/*.sql)" $?
+pg_prove -d lms_tap --failures test/*.sql 2>&1 | tee "$WORK/prove.log"
+rc=${PIPESTATUS[0]}
+tap_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/prove.log")
+tap_failed=$(grep -oE 'Failed [0-9]+/' "$WORK/prove.log" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
+record "pgTAP (pg_prove test/*.sql)" "$rc" "$((${tap_total:-0} - tap_failed))" "$tap_failed"
 
-for t in test/shell/*.sh; do
+for t in test/shell/standby.sh test/shell/dump_restore.sh test/shell/concurrency.sh; do
 	[ -f "$t" ] || continue
 	echo "== $t"
 	bash "$t" >"$WORK/shell.log" 2>&1
 	rc=$?
 	sed 's/^/   /' "$WORK/shell.log" | tail -40
-	record "$t" $rc
+	record "$t" $rc "$(grep -c '^ok ' "$WORK/shell.log")" "$(grep -c '^not ok ' "$WORK/shell.log")"
 done
 
 echo
