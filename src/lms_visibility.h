@@ -79,7 +79,6 @@ typedef struct VisGrant
  */
 typedef void (*VisRowFn) (void *arg, Datum *values, bool *nulls);
 
-extern Oid	vis_namespace(void);
 extern Oid	vis_relid(const char *relname, bool missing_ok);
 extern Snapshot vis_snapshot(void);
 extern void vis_load_forget(Oid relid);
@@ -211,6 +210,14 @@ typedef struct VisBitChunk
 	uint64	   *words;			/* NULL: empty slot */
 } VisBitChunk;
 
+static inline uint32
+vis_chunk_hash(int64 key)
+{
+	uint64		x = (uint64) key * UINT64CONST(0x9e3779b97f4a7c15);
+
+	return (uint32) (x >> 32);
+}
+
 typedef struct VisBitmap
 {
 	uint32		mask;			/* slots - 1; no slots: not built */
@@ -233,10 +240,10 @@ typedef struct VisResult
 	Datum		user_array;		/* sorted bigint[] of U(p), built on demand */
 	Datum		content_array;	/* sorted bigint[] of C(p), built on demand */
 	MemoryContext cxt;			/* where the result lives */
+	const void *flat;			/* a parallel worker's view of the leader's entry */
 } VisResult;
 
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap);
-extern const char *vis_rule_name(VisRuleId rule);
 extern char *vis_source_label(VisResult *r, const VisSource *src);
 extern bool vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
 							bool has_context, int64 context_id);
@@ -261,9 +268,22 @@ extern List *vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
 extern void vis_cache_init(void);
 extern VisResult *vis_cache_get(int64 principal);
 extern uint64 vis_cache_generation(void);
-extern void vis_cache_note_rebuild(double ms);
 extern MemoryContext vis_cache_context(void);
 extern int	vis_cache_max_principals;
+
+/* ---------------------------------------------------------------------
+ * Sharing cached entries with parallel workers (vis_share.c)
+ * ---------------------------------------------------------------------
+ */
+struct dsm_segment;
+extern struct dsm_segment *vis_share_create(VisResult *r);
+extern void vis_share_stale(struct dsm_segment *seg);
+extern void vis_share_drop(struct dsm_segment *seg, int64 principal);
+extern const void *vis_share_attach(int64 principal);
+extern bool vis_flat_has_user(const void *flat, int64 user_id);
+extern bool vis_flat_sees(const void *flat, int64 user_id, int64 content_id,
+						  bool has_context, int64 context_id);
+extern VisResult *vis_cache_get_rows(int64 principal);
 
 /* ---------------------------------------------------------------------
  * Principals (vis_principal.c)

@@ -24,9 +24,12 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "funcapi.h"
 #include "portability/instr_time.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -42,6 +45,7 @@ typedef struct VisCacheEntry
 	uint64		last_used;
 	MemoryContext cxt;
 	VisResult  *res;
+	struct dsm_segment *share;	/* the entry as parallel workers see it */
 } VisCacheEntry;
 
 int			vis_cache_max_principals = 64;
@@ -70,6 +74,10 @@ static double stat_last_rebuild_ms = 0;
 static void
 vis_invalidate(void)
 {
+	int			i;
+
+	for (i = 0; i < nentries; i++)
+		vis_share_stale(entries[i].share);
 	generation++;
 	last_hit = NULL;
 	stat_invalidations++;
@@ -116,7 +124,10 @@ vis_xact_callback(XactEvent event, void *arg)
 			{
 				for (i = 0; i < nentries; i++)
 					if (entries[i].xact_local)
+					{
+						vis_share_stale(entries[i].share);
 						entries[i].generation = 0;
+					}
 				last_hit = NULL;
 				any_xact_local = false;
 			}
@@ -137,9 +148,22 @@ vis_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 /*
  * vis_cache_init registers the callbacks; called once from _PG_init.
  */
+static void
+vis_cache_exit(int code, Datum arg)
+{
+	int			i;
+
+	for (i = 0; i < nentries; i++)
+	{
+		vis_share_drop(entries[i].share, entries[i].principal);
+		entries[i].share = NULL;
+	}
+}
+
 void
 vis_cache_init(void)
 {
+	before_shmem_exit(vis_cache_exit, (Datum) 0);
 	CacheRegisterRelcacheCallback(vis_relcache_callback, (Datum) 0);
 	RegisterXactCallback(vis_xact_callback, NULL);
 	RegisterSubXactCallback(vis_subxact_callback, NULL);
@@ -170,6 +194,8 @@ vis_cache_context(void)
 static void
 free_entry(VisCacheEntry *e)
 {
+	vis_share_drop(e->share, e->principal);
+	e->share = NULL;
 	if (e->cxt)
 		MemoryContextDelete(e->cxt);
 	e->cxt = NULL;
@@ -289,10 +315,42 @@ vis_cache_get(int64 principal)
 	e->last_used = ++tick;
 	e->cxt = cxt;
 	e->res = res;
+	e->share = vis_share_create(res);
 	if (e->xact_local)
 		any_xact_local = true;
 	last_hit = e;
 	return res;
+}
+
+/*
+ * vis_cache_get_rows is vis_cache_get for the row checks of the policies.
+ * In a parallel worker it first looks for the leader's shared entry, which
+ * spares the worker loading catalogs and rebuilding.
+ */
+VisResult *
+vis_cache_get_rows(int64 principal)
+{
+	static VisResult *flat_results[8];
+	static int	nflat = 0;
+	const void *flat;
+	VisResult  *r;
+	int			i;
+
+	if (!IsParallelWorker())
+		return vis_cache_get(principal);
+	for (i = 0; i < nflat; i++)
+		if (flat_results[i]->principal == principal)
+			return flat_results[i];
+	flat = vis_share_attach(principal);
+	if (flat == NULL || nflat >= lengthof(flat_results))
+		return vis_cache_get(principal);
+	r = MemoryContextAllocZero(vis_cache_context(), sizeof(VisResult));
+	r->principal = principal;
+	r->known = true;
+	r->flat = flat;
+	flat_results[nflat++] = r;
+	stat_hits++;
+	return r;
 }
 
 PG_FUNCTION_INFO_V1(lms_cache_stats);

@@ -28,15 +28,6 @@
 #define VIS_MAX_ATTS 8
 
 /*
- * vis_namespace returns the OID of schema lms, where the store lives.
- */
-Oid
-vis_namespace(void)
-{
-	return get_namespace_oid("lms", false);
-}
-
-/*
  * vis_relid returns the OID of relation relname of the store.  This is the
  * one place that decides where the store's relations are: a deployment that
  * keeps them elsewhere changes this function only.

@@ -168,7 +168,7 @@ grant(VisBuild *b, int64 cid, VisIdSet *ctx, VisVia via, int64 object)
 	g->ctx[g->nctx++] = ctx;
 }
 
-/* grant_with_children grants c and, for a path, its sessions */
+/* grant_path grants c and, for a path, its sessions */
 static void
 grant_path(VisBuild *b, VisContent *c, VisIdSet *ctx, VisVia via, int64 object)
 {
@@ -193,6 +193,26 @@ typedef struct GroupScan
 	VisIdSet   *ctx;
 } GroupScan;
 
+/*
+ * scan_groups runs one index scan per group of groups, keyed by the group
+ * id, calling fn with a GroupScan that names the group.
+ */
+static void
+scan_groups(VisBuild *b, VisIdArray *groups, VisIdSet *ctx, const char *relname,
+			const char *indexname, int natts, const char *const *cols, VisRowFn fn)
+{
+	GroupScan	gs;
+	int			i;
+
+	gs.b = b;
+	gs.ctx = ctx;
+	for (i = 0; i < groups->n; i++)
+	{
+		gs.group_id = groups->ids[i];
+		vis_scan(relname, indexname, gs.group_id, natts, cols, b->snap, fn, &gs);
+	}
+}
+
 static void
 member_row(void *arg, Datum *values, bool *nulls)
 {
@@ -205,16 +225,8 @@ static void
 add_members(VisBuild *b, VisIdArray *groups)
 {
 	static const char *const cols[] = {"user_id"};
-	GroupScan	gs;
-	int			i;
 
-	gs.b = b;
-	for (i = 0; i < groups->n; i++)
-	{
-		gs.group_id = groups->ids[i];
-		vis_scan("group_members", "group_members_pkey", gs.group_id, 1, cols,
-				 b->snap, member_row, &gs);
-	}
+	scan_groups(b, groups, NULL, "group_members", "group_members_pkey", 1, cols, member_row);
 }
 
 static void
@@ -234,17 +246,8 @@ static void
 grant_catalog(VisBuild *b, VisIdArray *groups, VisIdSet *ctx)
 {
 	static const char *const cols[] = {"content_id"};
-	GroupScan	gs;
-	int			i;
 
-	gs.b = b;
-	gs.ctx = ctx;
-	for (i = 0; i < groups->n; i++)
-	{
-		gs.group_id = groups->ids[i];
-		vis_scan("catalog_entries", "catalog_entries_pkey", gs.group_id, 1, cols,
-				 b->snap, catalog_row, &gs);
-	}
+	scan_groups(b, groups, ctx, "catalog_entries", "catalog_entries_pkey", 1, cols, catalog_row);
 }
 
 static void
@@ -264,17 +267,8 @@ static void
 grant_legacy(VisBuild *b, VisIdArray *groups)
 {
 	static const char *const cols[] = {"content_id", "method"};
-	GroupScan	gs;
-	int			i;
 
-	gs.b = b;
-	gs.ctx = NULL;
-	for (i = 0; i < groups->n; i++)
-	{
-		gs.group_id = groups->ids[i];
-		vis_scan("group_enrollments", "group_enrollments_pkey", gs.group_id, 2, cols,
-				 b->snap, legacy_row, &gs);
-	}
+	scan_groups(b, groups, NULL, "group_enrollments", "group_enrollments_pkey", 2, cols, legacy_row);
 }
 
 static void
@@ -290,17 +284,8 @@ static void
 grant_assigned(VisBuild *b, VisIdArray *groups)
 {
 	static const char *const cols[] = {"content_id"};
-	GroupScan	gs;
-	int			i;
 
-	gs.b = b;
-	gs.ctx = NULL;
-	for (i = 0; i < groups->n; i++)
-	{
-		gs.group_id = groups->ids[i];
-		vis_scan("enrollments", "enrollments_assigned_idx", gs.group_id, 1, cols,
-				 b->snap, assigned_row, &gs);
-	}
+	scan_groups(b, groups, NULL, "enrollments", "enrollments_assigned_idx", 1, cols, assigned_row);
 }
 
 /*
@@ -600,15 +585,15 @@ static void
 extended_for(VisBuild *b, VisIdSet *s, VisIdArray *s_arr)
 {
 	VisIdArray	conn_arr = {0};
-	VisIdSet   *conn = vis_connected(b->t, s, s_arr, &conn_arr, b->snap);
-	VisIdSet   *allowed = vis_idset_create(b->rescxt, s_arr->n + conn_arr.n);
+	VisIdSet   *allowed;
 	int			i;
 
+	vis_connected(b->t, s, s_arr, &conn_arr, b->snap);
+	allowed = vis_idset_create(b->rescxt, s_arr->n + conn_arr.n);
 	for (i = 0; i < s_arr->n; i++)
 		vis_idset_add(allowed, s_arr->ids[i]);
 	for (i = 0; i < conn_arr.n; i++)
 		vis_idset_add(allowed, conn_arr.ids[i]);
-	(void) conn;
 	grant_owned(b, allowed, allowed, true, false, false);
 	grant_catalog(b, &conn_arr, allowed);
 }
@@ -653,15 +638,6 @@ static const VisRule vis_rules[RULE_COUNT] = {
 	{RULE_MAIN_AUTHOR, "main author", NULL, content_authored, NULL},
 	{RULE_COAUTHOR, "co-author", NULL, content_authored, NULL},
 };
-
-/*
- * vis_rule_name returns the name of a role or relation.
- */
-const char *
-vis_rule_name(VisRuleId rule)
-{
-	return vis_rules[rule].name;
-}
 
 /*
  * vis_source_label names one role or relation of the principal, e.g.
@@ -911,19 +887,11 @@ drop_foreign_users(VisBuild *b)
  * ------------------------------------------------------------------------
  */
 
-static inline uint32
-chunk_hash(int64 key)
-{
-	uint64		x = (uint64) key * UINT64CONST(0x9e3779b97f4a7c15);
-
-	return (uint32) (x >> 32);
-}
-
 static inline bool
 bitmap_test(const VisBitmap *bm, int64 id)
 {
 	int64		key = id >> VIS_CHUNK_SHIFT;
-	uint32		h = chunk_hash(key) & bm->mask;
+	uint32		h = vis_chunk_hash(key) & bm->mask;
 	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
 
 	for (;;)
@@ -942,7 +910,7 @@ static void
 bitmap_set(VisBitmap *bm, int64 id, MemoryContext cxt)
 {
 	int64		key = id >> VIS_CHUNK_SHIFT;
-	uint32		h = chunk_hash(key) & bm->mask;
+	uint32		h = vis_chunk_hash(key) & bm->mask;
 	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
 	VisBitChunk *c;
 
@@ -1134,6 +1102,8 @@ vis_result_grant(VisResult *r, int64 content_id)
 bool
 vis_result_has_user(VisResult *r, int64 user_id)
 {
+	if (r->flat != NULL)
+		return vis_flat_has_user(r->flat, user_id);
 	if (r->user_bits.slots != NULL)
 		return bitmap_test(&r->user_bits, user_id);
 	return idset_lookup(r->users, user_id) != NULL;
@@ -1151,6 +1121,8 @@ vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
 	VisGrant   *g;
 	int			i;
 
+	if (r->flat != NULL)
+		return vis_flat_sees(r->flat, user_id, content_id, has_context, context_id);
 	if (!vis_result_has_user(r, user_id))
 		return false;
 	if (r->open_bits.slots != NULL)

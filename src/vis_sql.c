@@ -51,6 +51,19 @@ principal_result(FunctionCallInfo fcinfo)
 	return vis_cache_get(principal);
 }
 
+/* principal_result_rows is principal_result for the row checks */
+static VisResult *
+principal_result_rows(FunctionCallInfo fcinfo)
+{
+	int64		principal;
+
+	if (PG_ARGISNULL(0))
+		return NULL;
+	principal = PG_GETARG_INT64(0);
+	vis_check_principal_arg(principal);
+	return vis_cache_get_rows(principal);
+}
+
 static int
 int64_cmp(const void *a, const void *b)
 {
@@ -213,7 +226,7 @@ lms_can_view_user(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
-	r = principal_result(fcinfo);
+	r = principal_result_rows(fcinfo);
 	PG_RETURN_BOOL(r != NULL && vis_result_has_user(r, PG_GETARG_INT64(1)));
 }
 
@@ -286,7 +299,7 @@ lms_can_view_stats(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_BOOL(false);
-	r = principal_result(fcinfo);
+	r = principal_result_rows(fcinfo);
 	if (r == NULL)
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(vis_result_sees(r, PG_GETARG_INT64(1), PG_GETARG_INT64(2),

@@ -1,0 +1,96 @@
+-- Parallel queries: workers answer from the leader's shared entry (or
+-- build their own), always exactly as a serial plan would, and never from
+-- an entry made stale by a change.
+BEGIN;
+SELECT plan(11);
+\set QUIET 1
+INSERT INTO lms.tenants VALUES (8, 'parallel', false);
+INSERT INTO lms.users (user_id, tenant_id) SELECT 80000 + i, 8 FROM generate_series(1, 3000) i;
+INSERT INTO lms.groups VALUES (800, 8, 'top', NULL), (801, 8, 'sub', 800);
+INSERT INTO lms.group_members SELECT 800 + i % 2, 80000 + i FROM generate_series(1, 600) i;
+INSERT INTO lms.content SELECT 8000 + i, 8, 'course', 'c' || i, NULL, CASE WHEN i <= 5 THEN 801 END, NULL
+	FROM generate_series(1, 20) i;
+INSERT INTO lms.progress (user_id, content_id, context_group_id)
+	SELECT 80000 + i, 8000 + j, 800 FROM generate_series(1, 3000) i, generate_series(1, 20) j;
+INSERT INTO lms.tenant_roles VALUES (80001, 'platform_admin');
+INSERT INTO lms.group_roles VALUES (800, 80002, 'group_admin');
+CREATE ROLE t_par_admin;
+CREATE ROLE t_par_gadmin;
+SELECT lms.bind_role('t_par_admin', 80001), lms.bind_role('t_par_gadmin', 80002);
+ANALYZE lms.progress;
+CREATE FUNCTION pg_temp.counts(parallel boolean) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+	IF parallel THEN
+		SET LOCAL max_parallel_workers_per_gather = 2;
+		SET LOCAL parallel_setup_cost = 0;
+		SET LOCAL parallel_tuple_cost = 0;
+		SET LOCAL min_parallel_table_scan_size = 0;
+		SET LOCAL enable_bitmapscan = off;
+		SET LOCAL enable_indexscan = off;
+	ELSE
+		SET LOCAL max_parallel_workers_per_gather = 0;
+	END IF;
+	SELECT count(*) INTO n FROM lms.progress;
+	RETURN n;
+END $$;
+CREATE FUNCTION pg_temp.workers_launched() RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE l text; found boolean := false;
+BEGIN
+	SET LOCAL max_parallel_workers_per_gather = 2;
+	SET LOCAL parallel_setup_cost = 0;
+	SET LOCAL parallel_tuple_cost = 0;
+	SET LOCAL min_parallel_table_scan_size = 0;
+	SET LOCAL enable_bitmapscan = off;
+	SET LOCAL enable_indexscan = off;
+	FOR l IN EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(*) FROM lms.progress LOOP
+		found := found OR l LIKE '%Workers Launched: 2%';
+	END LOOP;
+	RETURN found;
+END $$;
+GRANT EXECUTE ON FUNCTION pg_temp.counts(boolean), pg_temp.workers_launched() TO PUBLIC;
+\set QUIET 0
+
+SET ROLE t_par_admin;
+SELECT is(pg_temp.counts(false), 60000::bigint, 'the tenant admin, serially: every row of its tenant');
+SELECT ok(pg_temp.workers_launched(), 'a forced parallel plan launches workers');
+SELECT is(pg_temp.counts(true), 60000::bigint, 'the same with parallel workers');
+RESET ROLE;
+SELECT ok(EXISTS (SELECT 1 FROM pg_ls_dir('pg_stat_tmp') f WHERE f = 'lms_visibility.' || pg_backend_pid() || '.80001'),
+	'the large entry is published for the workers');
+SET ROLE t_par_gadmin;
+SELECT is(pg_temp.counts(false), 3000::bigint, 'the group admin, serially: its 600 learners on 5 courses');
+SELECT is(pg_temp.counts(true), 3000::bigint, 'the same with parallel workers');
+RESET ROLE;
+
+-- a change: the next parallel statement must not use the old shared entry
+DELETE FROM lms.tenant_roles WHERE user_id = 80001;
+SET ROLE t_par_admin;
+SELECT is(pg_temp.counts(true), 0::bigint, 'after the revocation, parallel workers see nothing');
+RESET ROLE;
+INSERT INTO lms.group_roles VALUES (801, 80001, 'group_analyst');
+SET ROLE t_par_admin;
+SELECT is(pg_temp.counts(true), 1500::bigint, 'a new role: parallel workers follow');
+SELECT is(pg_temp.counts(false), 1500::bigint, 'as the serial plan does');
+RESET ROLE;
+-- a superuser asking about a principal: the leader does not resolve it at
+-- plan time, so its stale entry must be refused by the workers themselves
+CREATE FUNCTION pg_temp.counts_of(p bigint) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE n bigint;
+BEGIN
+	SET LOCAL max_parallel_workers_per_gather = 2;
+	SET LOCAL parallel_setup_cost = 0;
+	SET LOCAL parallel_tuple_cost = 0;
+	SET LOCAL min_parallel_table_scan_size = 0;
+	SET LOCAL enable_bitmapscan = off;
+	SET LOCAL enable_indexscan = off;
+	SELECT count(*) INTO n FROM lms.progress pr WHERE lms.can_view_stats(p, pr.user_id, pr.content_id, pr.context_group_id);
+	RETURN n;
+END $$;
+INSERT INTO lms.tenant_roles VALUES (80003, 'learner_manager');
+SELECT is(pg_temp.counts_of(80003), 60000::bigint, 'a superuser asks about a learner manager, in parallel');
+DELETE FROM lms.tenant_roles WHERE user_id = 80003;
+SELECT is(pg_temp.counts_of(80003), 0::bigint, 'after the revocation the workers do not answer from the stale entry');
+
+SELECT * FROM finish();
+ROLLBACK;
