@@ -284,6 +284,8 @@ extern bool vis_flat_has_user(const void *flat, int64 user_id);
 extern bool vis_flat_sees(const void *flat, int64 user_id, int64 content_id,
 						  bool has_context, int64 context_id);
 extern VisResult *vis_cache_get_rows(int64 principal);
+extern uint64 vis_cache_epoch;
+extern bool vis_cache_last_kept;
 
 /* ---------------------------------------------------------------------
  * Principals (vis_principal.c)
@@ -291,6 +293,8 @@ extern VisResult *vis_cache_get_rows(int64 principal);
  */
 extern void vis_principal_init(void);
 extern bool vis_current_principal(int64 *principal);
-extern void vis_check_principal_arg(int64 principal);
+extern bool vis_check_principal_arg(int64 principal);
+extern uint64 vis_principal_epoch;
+extern void *vis_principal_stack(void);
 
 #endif							/* LMS_VISIBILITY_H */

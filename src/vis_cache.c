@@ -50,6 +50,15 @@ typedef struct VisCacheEntry
 
 int			vis_cache_max_principals = 64;
 
+/*
+ * vis_cache_epoch changes whenever a result handed out may be freed or has
+ * become stale: callers that keep a result pointer check it.
+ */
+uint64		vis_cache_epoch = 1;
+
+/* whether the last vis_cache_get returned a result the cache keeps */
+bool		vis_cache_last_kept = false;
+
 static MemoryContext VisCacheContext = NULL;
 static VisCacheEntry *entries = NULL;
 static int	nentries = 0;
@@ -79,6 +88,7 @@ vis_invalidate(void)
 	for (i = 0; i < nentries; i++)
 		vis_share_stale(entries[i].share);
 	generation++;
+	vis_cache_epoch++;
 	last_hit = NULL;
 	stat_invalidations++;
 	stat_last_invalidation = GetCurrentTimestamp();
@@ -128,6 +138,7 @@ vis_xact_callback(XactEvent event, void *arg)
 						vis_share_stale(entries[i].share);
 						entries[i].generation = 0;
 					}
+				vis_cache_epoch++;
 				last_hit = NULL;
 				any_xact_local = false;
 			}
@@ -194,6 +205,7 @@ vis_cache_context(void)
 static void
 free_entry(VisCacheEntry *e)
 {
+	vis_cache_epoch++;
 	vis_share_drop(e->share, e->principal);
 	e->share = NULL;
 	if (e->cxt)
@@ -246,6 +258,7 @@ vis_cache_get(int64 principal)
 				duration;
 	int			i;
 
+	vis_cache_last_kept = true;
 	if (last_hit && last_hit->principal == principal && last_hit->generation == generation)
 	{
 		stat_hits++;
@@ -281,7 +294,10 @@ vis_cache_get(int64 principal)
 	stat_last_rebuild_ms = INSTR_TIME_GET_MILLISEC(duration);
 
 	if (generation != born || !OidIsValid(proxy_oid))
+	{
+		vis_cache_last_kept = false;
 		return res;				/* born stale: use once, never cache */
+	}
 
 	/* keep it: evict the least recently used entry when full */
 	if (entries == NULL)
@@ -298,6 +314,7 @@ vis_cache_get(int64 principal)
 				victim = i;
 		free_entry(&entries[victim]);
 		entries[victim] = entries[nentries - 1];
+		vis_cache_epoch++;
 		nentries--;
 		last_hit = NULL;
 	}
@@ -305,6 +322,7 @@ vis_cache_get(int64 principal)
 	{
 		maxentries *= 2;
 		entries = repalloc(entries, sizeof(VisCacheEntry) * maxentries);
+		vis_cache_epoch++;
 		last_hit = NULL;
 	}
 	MemoryContextSetParent(cxt, vis_cache_context());
@@ -338,6 +356,7 @@ vis_cache_get_rows(int64 principal)
 
 	if (!IsParallelWorker())
 		return vis_cache_get(principal);
+	vis_cache_last_kept = true;
 	for (i = 0; i < nflat; i++)
 		if (flat_results[i]->principal == principal)
 			return flat_results[i];

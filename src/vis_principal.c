@@ -25,6 +25,31 @@ static char *principal_setting = NULL;
 static bool allow_session_principal = false;
 static struct config_generic *principal_record = NULL;
 
+/* bumped whenever lms.principal or lms.allow_session_principal is assigned */
+uint64		vis_principal_epoch = 1;
+
+static void
+bump_principal_epoch_string(const char *newval, void *extra)
+{
+	vis_principal_epoch++;
+}
+
+static void
+bump_principal_epoch_bool(bool newval, void *extra)
+{
+	vis_principal_epoch++;
+}
+
+/*
+ * vis_principal_stack returns the setting stack of lms.principal: with the
+ * epoch it tells whether the principal's scope may have changed.
+ */
+void *
+vis_principal_stack(void)
+{
+	return principal_record->stack;
+}
+
 typedef struct RoleEntry
 {
 	Oid			role;			/* hash key */
@@ -79,7 +104,7 @@ vis_principal_init(void)
 							   "",
 							   PGC_USERSET,
 							   GUC_NOT_IN_SAMPLE,
-							   check_principal, NULL, NULL);
+							   check_principal, bump_principal_epoch_string, NULL);
 	DefineCustomBoolVariable("lms.allow_session_principal",
 							 "Honour a session-level lms.principal of trusted roles.",
 							 "Off: only SET LOCAL is honoured, so a pooled connection never "
@@ -88,7 +113,7 @@ vis_principal_init(void)
 							 false,
 							 PGC_SUSET,
 							 0,
-							 NULL, NULL, NULL);
+							 NULL, bump_principal_epoch_bool, NULL);
 	DefineCustomIntVariable("lms.cache_principals",
 							"How many principals each backend keeps in its visibility cache.",
 							NULL,
@@ -311,23 +336,26 @@ memo_remember(int64 principal, Oid role)
 /*
  * vis_check_principal_arg refuses to answer about a principal other than
  * the caller's own, unless the caller is a superuser or a trusted role:
- * otherwise any login could list what an administrator sees.
+ * otherwise any login could list what an administrator sees.  It returns
+ * true when the principal is the caller's own (an answer that holds until
+ * the role, the setting or the store changes), false when it was allowed
+ * by trust.
  */
-void
+bool
 vis_check_principal_arg(int64 principal)
 {
 	int64		current;
 	Oid			role = GetOuterUserId();
 
 	if (memo_holds(principal, role))
-		return;
+		return true;
 	if (vis_current_principal(&current) && current == principal)
 	{
 		memo_remember(principal, role);
-		return;
+		return true;
 	}
 	if (superuser() || role_is_trusted(role))
-		return;
+		return false;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to ask about principal " INT64_FORMAT, principal),

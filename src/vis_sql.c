@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/datum.h"
@@ -51,17 +52,52 @@ principal_result(FunctionCallInfo fcinfo)
 	return vis_cache_get(principal);
 }
 
+/*
+ * The result of the last row check and what it depended on: the policies
+ * call the row checks once per row with the same principal, and this spares
+ * them the principal check and the cache lookup while nothing changed.
+ */
+static struct
+{
+	bool		valid;
+	int64		principal;
+	Oid			role;
+	uint64		principal_epoch;
+	void	   *stack;
+	uint64		cache_epoch;
+	VisResult  *r;
+}			hot;
+
 /* principal_result_rows is principal_result for the row checks */
-static VisResult *
+static inline VisResult *
 principal_result_rows(FunctionCallInfo fcinfo)
 {
 	int64		principal;
+	bool		own;
+	VisResult  *r;
 
 	if (PG_ARGISNULL(0))
 		return NULL;
 	principal = PG_GETARG_INT64(0);
-	vis_check_principal_arg(principal);
-	return vis_cache_get_rows(principal);
+	if (hot.valid && hot.principal == principal && hot.cache_epoch == vis_cache_epoch &&
+		hot.principal_epoch == vis_principal_epoch && hot.role == GetOuterUserId() &&
+		hot.stack == vis_principal_stack())
+		return hot.r;
+
+	hot.valid = false;
+	own = vis_check_principal_arg(principal);
+	r = vis_cache_get_rows(principal);
+	if (own && vis_cache_last_kept)
+	{
+		hot.principal = principal;
+		hot.role = GetOuterUserId();
+		hot.principal_epoch = vis_principal_epoch;
+		hot.stack = vis_principal_stack();
+		hot.cache_epoch = vis_cache_epoch;
+		hot.r = r;
+		hot.valid = true;
+	}
+	return r;
 }
 
 static int
