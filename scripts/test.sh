@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 set -e
 ensure_packages
 build_install
+echo "   (built and installed at ${SECONDS}s)"
 set +e
 
 WORK=$(mktemp -d /tmp/lms_visibility_test.XXXXXX)
@@ -31,8 +32,8 @@ record() {
 	[ "$2" != 0 ] && [ "$f" = 0 ] && f=1
 	passed=$((passed + p))
 	failed=$((failed + f))
-	if [ "$2" = 0 ]; then echo "ok   - $1 ($p passed)"
-	else failures+=("$1"); echo "FAIL - $1 ($p passed, $f failed)"; fi
+	if [ "$2" = 0 ]; then echo "ok   - $1 ($p passed, at ${SECONDS}s)"
+	else failures+=("$1"); echo "FAIL - $1 ($p passed, $f failed, at ${SECONDS}s)"; fi
 }
 
 echo "== pg_regress and isolation tests (make installcheck)"

@@ -8,7 +8,7 @@ SB="$LMS_TEST_WORK/standby"
 SBPORT=$(free_port $((PGPORT + 1)))
 mkdir -p "$SB"
 chown postgres:postgres "$SB"
-as_postgres "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$SB/data" -R -X stream >/dev/null
+as_postgres "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$SB/data" -R -X stream --checkpoint=fast >/dev/null
 cat >>"$SB/data/postgresql.conf" <<CONF
 port = $SBPORT
 unix_socket_directories = '$SB'
