@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The application path behind a real pool: PgBouncer in transaction-pooling
+# mode with 2 server connections, and examples/check.js (Node's pg driver)
+# sending 600 concurrent requests for 6 principals through it.  Every
+# request sees exactly its principal's rows; a session-level principal is
+# refused; requests without a principal never see a row, so no principal
+# outlives the transaction that set it on a pooled server connection.
+. "$(dirname "$0")/common.sh"
+command -v pgbouncer >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+if [ ! -d examples/node_modules/pg ]; then
+	(cd examples && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || { fail "npm install pg"; finish; exit 1; }
+fi
+new_db pool_test
+psql -X -q -o /dev/null -d pool_test -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_server') THEN CREATE ROLE app_server LOGIN; END IF; END \$\$" \
+	-c "SELECT lms.trust_role('app_server')"
+
+B="$LMS_TEST_WORK/pgbouncer"
+BPORT=$(free_port $((PGPORT + 3)))
+mkdir -p "$B"
+echo '"app_server" ""' >"$B/users.txt"
+cat >"$B/pgbouncer.ini" <<INI
+[databases]
+pool_test = host=$PGHOST port=$PGPORT dbname=pool_test
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BPORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $B/users.txt
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 200
+ignore_startup_parameters = extra_float_digits
+logfile = $B/pgbouncer.log
+pidfile = $B/pgbouncer.pid
+INI
+chown -R postgres:postgres "$B"
+as_postgres pgbouncer -d "$B/pgbouncer.ini" && pass "pgbouncer started in transaction mode"
+trap '[ -f "$B/pgbouncer.pid" ] && kill "$(cat "$B/pgbouncer.pid")" 2>/dev/null' EXIT
+sleep 0.5
+
+# what each principal must see, from the rules, computed directly
+{
+	echo "{"
+	first=1
+	for p in 101 103 104 106 108 112; do
+		rows=$(psql -X -At -d pool_test -c "SELECT coalesce(string_agg(user_id || ':' || content_id, ' ' ORDER BY user_id, content_id), '-')
+			FROM lms.progress WHERE lms.can_view_stats($p, user_id, content_id, context_group_id)")
+		[ $first = 1 ] || echo ","
+		first=0
+		printf '"%s": "%s"' "$p" "$rows"
+	done
+	echo "}"
+} >"$B/expected.json"
+
+APP_HOST=127.0.0.1 APP_PORT=$BPORT APP_DB=pool_test node examples/check.js "$B/expected.json" 600 >"$B/check.log" 2>&1
+rc=$?
+sed 's/^/# /' "$B/check.log" | tail -6
+grep -q "concurrent requests: 600 right, 0 wrong, 0 failed" "$B/check.log" && pass "600 concurrent requests for 6 principals: each saw exactly its rows" ||
+	fail "concurrent requests"
+grep -q "session-level principal refused: true" "$B/check.log" && pass "a session-level principal is refused (42501)" || fail "session-level principal"
+grep -q "0 saw rows" "$B/check.log" && pass "requests without a principal never saw a row" || fail "a principal outlived its transaction"
+[ $rc = 0 ] && pass "examples/check.js passed" || fail "examples/check.js"
+same "the pool had at most 2 server connections" \
+	"$(psql -X -At -d pool_test -c "SELECT count(*) <= 2 FROM pg_stat_activity WHERE usename = 'app_server'")" t
+kill "$(cat "$B/pgbouncer.pid")" 2>/dev/null
+dropdb pool_test
+finish
