@@ -15,17 +15,19 @@ as_postgres() {
 	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# ensure_packages [PACKAGE...]: the server headers, pgTAP and pg_prove, and
+# any further Debian packages named; apt-get update runs first when anything
+# is missing.
 ensure_packages() {
-	local need=0
-	[ -f /usr/include/postgresql/15/server/postgres.h ] || need=1
-	[ -f /usr/share/postgresql/15/extension/pgtap.control ] || need=1
-	command -v pg_prove >/dev/null 2>&1 || need=1
-	if [ "$need" = 1 ]; then
-		echo "== installing postgresql-server-dev-15, postgresql-15-pgtap, pg_prove"
+	local missing=() p
+	for p in postgresql-server-dev-15 postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl "$@"; do
+		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "== installing ${missing[*]}"
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
-		apt-get install -y -qq postgresql-server-dev-15 postgresql-15-pgtap \
-			libtap-parser-sourcehandler-pgtap-perl >/dev/null
+		apt-get install -y -qq "${missing[@]}" >/dev/null
 	fi
 }
 

@@ -10,7 +10,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 set -e
-ensure_packages
+# pgbouncer for test/shell/pgbouncer.sh; debhelper, dpkg-dev and
+# postgresql-server-dev-all (pg_buildext) for test/shell/package.sh
+ensure_packages pgbouncer debhelper dpkg-dev postgresql-server-dev-all
 build_install
 echo "   (built and installed at ${SECONDS}s)"
 set +e
@@ -57,7 +59,7 @@ tap_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/prove.log"
 tap_failed=$(grep -oE 'Failed [0-9]+/' "$WORK/prove.log" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
 record "pgTAP (pg_prove test/*.sql)" "$rc" "$((${tap_total:-0} - tap_failed))" "$tap_failed"
 
-for t in test/shell/standby.sh test/shell/dump_restore.sh test/shell/concurrency.sh test/shell/memory.sh test/shell/pgbouncer.sh test/shell/package.sh; do
+for t in test/shell/standby.sh test/shell/dump_restore.sh test/shell/concurrency.sh test/shell/memory.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/package.sh; do
 	[ -f "$t" ] || continue
 	echo "== $t"
 	bash "$t" >"$WORK/shell.log" 2>&1

@@ -4,9 +4,7 @@
 # "make install" removed, installing the .deb alone gives a clean cluster a
 # working extension.  The package is removed and "make install" redone after.
 . "$(dirname "$0")/common.sh"
-if ! command -v dpkg-buildpackage >/dev/null || ! command -v pg_buildext >/dev/null || ! dpkg -s debhelper >/dev/null 2>&1; then
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debhelper dpkg-dev postgresql-server-dev-all >/dev/null
-fi
+ensure_packages debhelper dpkg-dev postgresql-server-dev-all
 P="$LMS_TEST_WORK/package"
 SRC="$P/lms-visibility-0.1.0"
 mkdir -p "$SRC"

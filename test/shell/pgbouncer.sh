@@ -6,7 +6,7 @@
 # refused; requests without a principal never see a row, so no principal
 # outlives the transaction that set it on a pooled server connection.
 . "$(dirname "$0")/common.sh"
-command -v pgbouncer >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+ensure_packages pgbouncer
 if [ ! -d examples/node_modules/pg ]; then
 	(cd examples && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || { fail "npm install pg"; finish; exit 1; }
 fi
