@@ -13,7 +13,7 @@ INSERT INTO lms.users (user_id, tenant_id, first_name, last_name, email)
 INSERT INTO lms.groups (group_id, tenant_id, name, parent_group_id)
 	SELECT d * 100 + k, 1, 'group ' || (d * 100 + k), CASE WHEN k > 1 THEN d * 100 + k - 1 - (k % 3 = 0)::int END
 	FROM generate_series(0, 9) d, generate_series(1, 100) k ORDER BY k, d;
-INSERT INTO lms.group_members SELECT 1 + (i % 1000) / 100 * 100 + (i * 7919 % 100), i FROM generate_series(1, :users) i;
+INSERT INTO lms.group_members SELECT 1 + (i % 1000) / 100 * 100 + (i::bigint * 7919 % 100), i FROM generate_series(1, :users) i;
 INSERT INTO lms.content (content_id, tenant_id, kind, title, parent_content_id, owner_group_id)
 	SELECT i, 1, CASE WHEN i <= 100 THEN 'path' WHEN i <= 1600 THEN 'course' ELSE 'classroom' END,
 		'content ' || i, NULL, 1 + floor(random() * 1000)::int
@@ -37,7 +37,7 @@ INSERT INTO lms.group_roles VALUES (3, 10000002, 'group_admin'), (5, 10000003, '
 INSERT INTO lms.managers SELECT 10000004, i FROM generate_series(1, 50) i;
 -- progress
 INSERT INTO lms.progress (user_id, content_id, context_group_id, started_at, completed_pct, score, last_activity_at)
-	SELECT u, c, CASE WHEN random() < 0.9 THEN 1 + (u % 1000) / 100 * 100 + (u * 7919 % 100) END,
+	SELECT u, c, CASE WHEN random() < 0.9 THEN 1 + (u % 1000) / 100 * 100 + (u::bigint * 7919 % 100) END,
 		now() - interval '1 day' * floor(random() * 300), floor(random() * 101), floor(random() * 101), now()
 	FROM (SELECT 1 + floor(random() * :users)::int AS u, 1 + floor(random() * 2000)::int AS c
 		  FROM generate_series(1, :rows)) x
