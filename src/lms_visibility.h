@@ -224,6 +224,28 @@ typedef struct VisBitmap
 	VisBitChunk *slots;
 } VisBitmap;
 
+extern bool vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt);
+
+/* vis_bitmap_test tells whether id is in a built bitmap: the per-row test */
+static inline bool
+vis_bitmap_test(const VisBitmap *bm, int64 id)
+{
+	int64		key = id >> VIS_CHUNK_SHIFT;
+	uint32		h = vis_chunk_hash(key) & bm->mask;
+	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
+
+	for (;;)
+	{
+		const VisBitChunk *c = &bm->slots[h];
+
+		if (c->words == NULL)
+			return false;
+		if (c->key == key)
+			return (c->words[off >> 6] >> (off & 63)) & 1;
+		h = (h + 1) & bm->mask;
+	}
+}
+
 /* The result of the engine for one principal */
 typedef struct VisResult
 {

@@ -333,6 +333,7 @@ vis_cache_get(int64 principal)
 	e->last_used = ++tick;
 	e->cxt = cxt;
 	e->res = res;
+	e->share = NULL;			/* the slot may hold an old entry's pointer */
 	e->share = vis_share_create(res);
 	if (e->xact_local)
 		any_xact_local = true;

@@ -119,6 +119,59 @@ vis_idset_has(VisIdSet *set, int64 id)
 	return set != NULL && idset_lookup(set, id) != NULL;
 }
 
+static void
+bitmap_set(VisBitmap *bm, int64 id, MemoryContext cxt)
+{
+	int64		key = id >> VIS_CHUNK_SHIFT;
+	uint32		h = vis_chunk_hash(key) & bm->mask;
+	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
+	VisBitChunk *c;
+
+	for (;;)
+	{
+		c = &bm->slots[h];
+		if (c->words == NULL)
+		{
+			c->key = key;
+			c->words = MemoryContextAllocZero(cxt, VIS_CHUNK_WORDS * sizeof(uint64));
+			break;
+		}
+		if (c->key == key)
+			break;
+		h = (h + 1) & bm->mask;
+	}
+	c->words[off >> 6] |= UINT64CONST(1) << (off & 63);
+}
+
+/*
+ * vis_bitmap_build makes a chunked bitmap of ids when they are dense enough
+ * (16 or more per chunk on average, so at most 32 bytes per id, like the
+ * hash set), and says whether it did.
+ */
+bool
+vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
+{
+	VisIdSet   *chunks = vis_idset_create(CurrentMemoryContext, 64);
+	uint32		slots = 4;
+	uint64		i;
+
+	bm->mask = 0;
+	bm->slots = NULL;
+	if (n == 0)
+		return false;
+	for (i = 0; i < n; i++)
+		vis_idset_add(chunks, ids[i] >> VIS_CHUNK_SHIFT);
+	if (n / chunks->members < 16)
+		return false;
+	while (slots < chunks->members * 2)
+		slots *= 2;
+	bm->mask = slots - 1;
+	bm->slots = MemoryContextAllocZero(cxt, slots * sizeof(VisBitChunk));
+	for (i = 0; i < n; i++)
+		bitmap_set(bm, ids[i], cxt);
+	return true;
+}
+
 /*
  * vis_idarray_push appends id to a growable array in the current context.
  */

@@ -887,78 +887,6 @@ drop_foreign_users(VisBuild *b)
  * ------------------------------------------------------------------------
  */
 
-static inline bool
-bitmap_test(const VisBitmap *bm, int64 id)
-{
-	int64		key = id >> VIS_CHUNK_SHIFT;
-	uint32		h = vis_chunk_hash(key) & bm->mask;
-	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
-
-	for (;;)
-	{
-		const VisBitChunk *c = &bm->slots[h];
-
-		if (c->words == NULL)
-			return false;
-		if (c->key == key)
-			return (c->words[off >> 6] >> (off & 63)) & 1;
-		h = (h + 1) & bm->mask;
-	}
-}
-
-static void
-bitmap_set(VisBitmap *bm, int64 id, MemoryContext cxt)
-{
-	int64		key = id >> VIS_CHUNK_SHIFT;
-	uint32		h = vis_chunk_hash(key) & bm->mask;
-	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
-	VisBitChunk *c;
-
-	for (;;)
-	{
-		c = &bm->slots[h];
-		if (c->words == NULL)
-		{
-			c->key = key;
-			c->words = MemoryContextAllocZero(cxt, VIS_CHUNK_WORDS * sizeof(uint64));
-			break;
-		}
-		if (c->key == key)
-			break;
-		h = (h + 1) & bm->mask;
-	}
-	c->words[off >> 6] |= UINT64CONST(1) << (off & 63);
-}
-
-/*
- * bitmap_build makes a chunked bitmap of ids when they are dense enough
- * (16 or more per chunk on average, so at most 32 bytes per id, like the
- * hash set), and says whether it did.
- */
-static bool
-bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
-{
-	VisIdSet   *chunks = vis_idset_create(CurrentMemoryContext, 64);
-	uint32		slots = 4;
-	uint64		i;
-
-	bm->mask = 0;
-	bm->slots = NULL;
-	if (n == 0)
-		return false;
-	for (i = 0; i < n; i++)
-		vis_idset_add(chunks, ids[i] >> VIS_CHUNK_SHIFT);
-	if (n / chunks->members < 16)
-		return false;
-	while (slots < chunks->members * 2)
-		slots *= 2;
-	bm->mask = slots - 1;
-	bm->slots = MemoryContextAllocZero(cxt, slots * sizeof(VisBitChunk));
-	for (i = 0; i < n; i++)
-		bitmap_set(bm, ids[i], cxt);
-	return true;
-}
-
 /*
  * finish_result adds bitmaps for dense id sets: a membership test is then
  * a bit test, which stays in cache where a large hash set would miss on
@@ -978,7 +906,7 @@ finish_result(VisResult *r, MemoryContext cxt)
 	idset_start_iterate(r->users, &it);
 	while ((e = idset_iterate(r->users, &it)) != NULL)
 		ids[n++] = e->id;
-	bitmap_build(&r->user_bits, ids, n, cxt);
+	vis_bitmap_build(&r->user_bits, ids, n, cxt);
 	pfree(ids);
 
 	r->any_restricted = false;
@@ -992,7 +920,7 @@ finish_result(VisResult *r, MemoryContext cxt)
 		else
 			r->any_restricted = true;
 	}
-	bitmap_build(&r->open_bits, ids, n, cxt);
+	vis_bitmap_build(&r->open_bits, ids, n, cxt);
 	pfree(ids);
 }
 
@@ -1105,7 +1033,7 @@ vis_result_has_user(VisResult *r, int64 user_id)
 	if (r->flat != NULL)
 		return vis_flat_has_user(r->flat, user_id);
 	if (r->user_bits.slots != NULL)
-		return bitmap_test(&r->user_bits, user_id);
+		return vis_bitmap_test(&r->user_bits, user_id);
 	return idset_lookup(r->users, user_id) != NULL;
 }
 
@@ -1127,7 +1055,7 @@ vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
 		return false;
 	if (r->open_bits.slots != NULL)
 	{
-		if (bitmap_test(&r->open_bits, content_id))
+		if (vis_bitmap_test(&r->open_bits, content_id))
 			return true;
 		if (!r->any_restricted || !has_context)
 			return false;
