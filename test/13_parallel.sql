@@ -18,79 +18,58 @@ CREATE ROLE t_par_admin;
 CREATE ROLE t_par_gadmin;
 SELECT lms.bind_role('t_par_admin', 80001), lms.bind_role('t_par_gadmin', 80002);
 ANALYZE lms.progress;
-CREATE FUNCTION pg_temp.counts(parallel boolean) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE n bigint;
-BEGIN
-	IF parallel THEN
-		SET LOCAL max_parallel_workers_per_gather = 2;
-		SET LOCAL parallel_setup_cost = 0;
-		SET LOCAL parallel_tuple_cost = 0;
-		SET LOCAL min_parallel_table_scan_size = 0;
-		SET LOCAL enable_bitmapscan = off;
-		SET LOCAL enable_indexscan = off;
-	ELSE
-		SET LOCAL max_parallel_workers_per_gather = 0;
-	END IF;
-	SELECT count(*) INTO n FROM lms.progress;
-	RETURN n;
-END $$;
-CREATE FUNCTION pg_temp.workers_launched() RETURNS boolean LANGUAGE plpgsql AS $$
+-- run a count with a forced parallel plan, or serially; see whether workers ran
+CREATE FUNCTION pg_temp.parallel(q text) RETURNS bigint LANGUAGE plpgsql
+	SET max_parallel_workers_per_gather = 2 SET parallel_setup_cost = 0 SET parallel_tuple_cost = 0
+	SET min_parallel_table_scan_size = 0 SET enable_bitmapscan = off SET enable_indexscan = off
+AS $$ DECLARE n bigint; BEGIN EXECUTE q INTO n; RETURN n; END $$;
+CREATE FUNCTION pg_temp.serial(q text) RETURNS bigint LANGUAGE plpgsql
+	SET max_parallel_workers_per_gather = 0
+AS $$ DECLARE n bigint; BEGIN EXECUTE q INTO n; RETURN n; END $$;
+CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS boolean LANGUAGE plpgsql
+	SET max_parallel_workers_per_gather = 2 SET parallel_setup_cost = 0 SET parallel_tuple_cost = 0
+	SET min_parallel_table_scan_size = 0 SET enable_bitmapscan = off SET enable_indexscan = off
+AS $$
 DECLARE l text; found boolean := false;
 BEGIN
-	SET LOCAL max_parallel_workers_per_gather = 2;
-	SET LOCAL parallel_setup_cost = 0;
-	SET LOCAL parallel_tuple_cost = 0;
-	SET LOCAL min_parallel_table_scan_size = 0;
-	SET LOCAL enable_bitmapscan = off;
-	SET LOCAL enable_indexscan = off;
-	FOR l IN EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT count(*) FROM lms.progress LOOP
+	FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ' || q LOOP
 		found := found OR l LIKE '%Workers Launched: 2%';
 	END LOOP;
 	RETURN found;
 END $$;
-GRANT EXECUTE ON FUNCTION pg_temp.counts(boolean), pg_temp.workers_launched() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_temp.parallel(text), pg_temp.serial(text), pg_temp.workers_launched(text) TO PUBLIC;
+\set count 'SELECT count(*) FROM lms.progress'
 \set QUIET 0
 
 SET ROLE t_par_admin;
-SELECT is(pg_temp.counts(false), 60000::bigint, 'the tenant admin, serially: every row of its tenant');
-SELECT ok(pg_temp.workers_launched(), 'a forced parallel plan launches workers');
-SELECT is(pg_temp.counts(true), 60000::bigint, 'the same with parallel workers');
+SELECT is(pg_temp.serial(:'count'), 60000::bigint, 'the tenant admin, serially: every row of its tenant');
+SELECT ok(pg_temp.workers_launched(:'count'), 'a forced parallel plan launches workers');
+SELECT is(pg_temp.parallel(:'count'), 60000::bigint, 'the same with parallel workers');
 RESET ROLE;
 SELECT ok(EXISTS (SELECT 1 FROM pg_ls_dir('pg_stat_tmp') f WHERE f = 'lms_visibility.' || pg_backend_pid() || '.80001'),
 	'the large entry is published for the workers');
 SET ROLE t_par_gadmin;
-SELECT is(pg_temp.counts(false), 3000::bigint, 'the group admin, serially: its 600 learners on 5 courses');
-SELECT is(pg_temp.counts(true), 3000::bigint, 'the same with parallel workers');
+SELECT is(pg_temp.serial(:'count'), 3000::bigint, 'the group admin, serially: its 600 learners on 5 courses');
+SELECT is(pg_temp.parallel(:'count'), 3000::bigint, 'the same with parallel workers');
 RESET ROLE;
 
 -- a change: the next parallel statement must not use the old shared entry
 DELETE FROM lms.tenant_roles WHERE user_id = 80001;
 SET ROLE t_par_admin;
-SELECT is(pg_temp.counts(true), 0::bigint, 'after the revocation, parallel workers see nothing');
+SELECT is(pg_temp.parallel(:'count'), 0::bigint, 'after the revocation, parallel workers see nothing');
 RESET ROLE;
 INSERT INTO lms.group_roles VALUES (801, 80001, 'group_analyst');
 SET ROLE t_par_admin;
-SELECT is(pg_temp.counts(true), 1500::bigint, 'a new role: parallel workers follow');
-SELECT is(pg_temp.counts(false), 1500::bigint, 'as the serial plan does');
+SELECT is(pg_temp.parallel(:'count'), 1500::bigint, 'a new role: parallel workers follow');
+SELECT is(pg_temp.serial(:'count'), 1500::bigint, 'as the serial plan does');
 RESET ROLE;
 -- a superuser asking about a principal: the leader does not resolve it at
 -- plan time, so its stale entry must be refused by the workers themselves
-CREATE FUNCTION pg_temp.counts_of(p bigint) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE n bigint;
-BEGIN
-	SET LOCAL max_parallel_workers_per_gather = 2;
-	SET LOCAL parallel_setup_cost = 0;
-	SET LOCAL parallel_tuple_cost = 0;
-	SET LOCAL min_parallel_table_scan_size = 0;
-	SET LOCAL enable_bitmapscan = off;
-	SET LOCAL enable_indexscan = off;
-	SELECT count(*) INTO n FROM lms.progress pr WHERE lms.can_view_stats(p, pr.user_id, pr.content_id, pr.context_group_id);
-	RETURN n;
-END $$;
+\set count_of 'SELECT count(*) FROM lms.progress pr WHERE lms.can_view_stats(80003, pr.user_id, pr.content_id, pr.context_group_id)'
 INSERT INTO lms.tenant_roles VALUES (80003, 'learner_manager');
-SELECT is(pg_temp.counts_of(80003), 60000::bigint, 'a superuser asks about a learner manager, in parallel');
+SELECT is(pg_temp.parallel(:'count_of'), 60000::bigint, 'a superuser asks about a learner manager, in parallel');
 DELETE FROM lms.tenant_roles WHERE user_id = 80003;
-SELECT is(pg_temp.counts_of(80003), 0::bigint, 'after the revocation the workers do not answer from the stale entry');
+SELECT is(pg_temp.parallel(:'count_of'), 0::bigint, 'after the revocation the workers do not answer from the stale entry');
 
 SELECT * FROM finish();
 ROLLBACK;
