@@ -50,6 +50,7 @@ typedef struct VisIdArray
 } VisIdArray;
 
 extern void vis_idarray_push(VisIdArray *a, int64 id);
+extern int	vis_int64_cmp(const void *a, const void *b);
 
 /* ---------------------------------------------------------------------
  * Content grants: content id -> unrestricted, or restricted to the union

@@ -173,6 +173,18 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 }
 
 /*
+ * vis_int64_cmp orders bigint ids, for qsort and bsearch.
+ */
+int
+vis_int64_cmp(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+/*
  * vis_idarray_push appends id to a growable array in the current context.
  */
 void

@@ -94,15 +94,6 @@ put(Writer *w, const void *data, Size len)
 	return at;
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 /* put_set writes a bitmap when there is one, else the sorted ids */
 static void
 put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
@@ -137,7 +128,7 @@ put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 	{
 		fs->kind = 2;
 		fs->n = n;
-		qsort(ids, n, sizeof(int64), cmp_int64);
+		qsort(ids, n, sizeof(int64), vis_int64_cmp);
 		fs->keys_off = put(w, ids, n * sizeof(int64));
 	}
 }
@@ -182,7 +173,7 @@ serialize(Writer *w, VisResult *r, VisShareHeader *h)
 				while ((ce = idset_iterate(g->ctx[k], &cit)) != NULL)
 					vis_idarray_push(&ctx, ce->id);
 			}
-			qsort(ctx.ids + start, ctx.n - start, sizeof(int64), cmp_int64);
+			qsort(ctx.ids + start, ctx.n - start, sizeof(int64), vis_int64_cmp);
 			restricted[nr].content = g->id;
 			restricted[nr].ctx_start = start;
 			restricted[nr].ctx_n = ctx.n - start;
@@ -329,7 +320,7 @@ flat_has(const char *base, const FlatSet *fs, int64 id)
 	{
 		const int64 *ids = (const int64 *) (base + fs->keys_off);
 
-		return bsearch(&id, ids, fs->n, sizeof(int64), cmp_int64) != NULL;
+		return bsearch(&id, ids, fs->n, sizeof(int64), vis_int64_cmp) != NULL;
 	}
 	return false;
 }
@@ -373,7 +364,7 @@ vis_flat_sees(const void *flat, int64 user_id, int64 content_id, bool has_contex
 	if (lo >= h->nrestricted || grants[lo].content != content_id)
 		return false;
 	return bsearch(&context_id, (const int64 *) (base + h->ctx_off) + grants[lo].ctx_start,
-				   grants[lo].ctx_n, sizeof(int64), cmp_int64) != NULL;
+				   grants[lo].ctx_n, sizeof(int64), vis_int64_cmp) != NULL;
 }
 
 /*

@@ -100,15 +100,6 @@ principal_result_rows(FunctionCallInfo fcinfo)
 	return r;
 }
 
-static int
-int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
 PG_FUNCTION_INFO_V1(lms_current_principal);
 
 /*
@@ -151,7 +142,7 @@ lms_visible_users(PG_FUNCTION_ARGS)
 		while ((e = idset_iterate(r->users, &it)) != NULL)
 			ids[n++] = e->id;
 	}
-	qsort(ids, n, sizeof(int64), int64_cmp);
+	qsort(ids, n, sizeof(int64), vis_int64_cmp);
 	for (i = 0; i < n; i++)
 	{
 		Datum		value = Int64GetDatum(ids[i]);
@@ -174,7 +165,7 @@ ids_array(int64 *ids, int n, MemoryContext cxt)
 	int			i;
 
 	if (n > 0)
-		qsort(ids, n, sizeof(int64), int64_cmp);
+		qsort(ids, n, sizeof(int64), vis_int64_cmp);
 	for (i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(ids[i]);
 	a = construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
@@ -308,7 +299,7 @@ lms_accessible_content(PG_FUNCTION_ARGS)
 	grantmap_start_iterate(r->grants, &it);
 	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
 		ids[n++] = g->id;
-	qsort(ids, n, sizeof(int64), int64_cmp);
+	qsort(ids, n, sizeof(int64), vis_int64_cmp);
 	for (i = 0; i < n; i++)
 	{
 		Datum		values[2];
