@@ -272,6 +272,8 @@ extern bool vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
 							bool has_context, int64 context_id);
 extern VisGrant *vis_result_grant(VisResult *r, int64 content_id);
 extern bool vis_result_has_user(VisResult *r, int64 user_id);
+extern int64 *vis_result_user_ids(VisResult *r, int *n);
+extern int64 *vis_result_content_ids(VisResult *r, int *n);
 
 /* explain_visibility (vis_explain.c): a list of VisExplainRow */
 typedef struct VisExplainRow

@@ -895,18 +895,14 @@ drop_foreign_users(VisBuild *b)
 static void
 finish_result(VisResult *r, MemoryContext cxt)
 {
-	idset_iterator it;
-	VisIdEntry *e;
 	grantmap_iterator git;
 	VisGrant   *g;
 	int64	   *ids;
+	int			nu;
 	uint64		n = 0;
 
-	ids = palloc(sizeof(int64) * Max(r->users->members, 1));
-	idset_start_iterate(r->users, &it);
-	while ((e = idset_iterate(r->users, &it)) != NULL)
-		ids[n++] = e->id;
-	vis_bitmap_build(&r->user_bits, ids, n, cxt);
+	ids = vis_result_user_ids(r, &nu);
+	vis_bitmap_build(&r->user_bits, ids, nu, cxt);
 	pfree(ids);
 
 	r->any_restricted = false;
@@ -1022,6 +1018,43 @@ VisGrant *
 vis_result_grant(VisResult *r, int64 content_id)
 {
 	return grantmap_lookup(r->grants, content_id);
+}
+
+/*
+ * vis_result_user_ids returns the ids of U(p), sorted, in a new array.
+ */
+int64 *
+vis_result_user_ids(VisResult *r, int *n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(r->users->members, 1));
+	idset_iterator it;
+	VisIdEntry *e;
+
+	*n = 0;
+	idset_start_iterate(r->users, &it);
+	while ((e = idset_iterate(r->users, &it)) != NULL)
+		ids[(*n)++] = e->id;
+	qsort(ids, *n, sizeof(int64), vis_int64_cmp);
+	return ids;
+}
+
+/*
+ * vis_result_content_ids returns the ids of C(p), restricted or not,
+ * sorted, in a new array.
+ */
+int64 *
+vis_result_content_ids(VisResult *r, int *n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
+	grantmap_iterator it;
+	VisGrant   *g;
+
+	*n = 0;
+	grantmap_start_iterate(r->grants, &it);
+	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+		ids[(*n)++] = g->id;
+	qsort(ids, *n, sizeof(int64), vis_int64_cmp);
+	return ids;
 }
 
 /*

@@ -133,16 +133,7 @@ lms_visible_users(PG_FUNCTION_ARGS)
 	r = principal_result(fcinfo);
 	if (r == NULL || r->users->members == 0)
 		PG_RETURN_NULL();
-	ids = palloc(sizeof(int64) * r->users->members);
-	{
-		idset_iterator it;
-		VisIdEntry *e;
-
-		idset_start_iterate(r->users, &it);
-		while ((e = idset_iterate(r->users, &it)) != NULL)
-			ids[n++] = e->id;
-	}
-	qsort(ids, n, sizeof(int64), vis_int64_cmp);
+	ids = vis_result_user_ids(r, &n);
 	for (i = 0; i < n; i++)
 	{
 		Datum		value = Int64GetDatum(ids[i]);
@@ -154,7 +145,7 @@ lms_visible_users(PG_FUNCTION_ARGS)
 }
 
 /*
- * ids_array returns a sorted bigint[] of n ids, allocated in cxt.
+ * ids_array returns a bigint[] of n sorted ids, allocated in cxt.
  */
 static Datum
 ids_array(int64 *ids, int n, MemoryContext cxt)
@@ -164,8 +155,6 @@ ids_array(int64 *ids, int n, MemoryContext cxt)
 	ArrayType  *a;
 	int			i;
 
-	if (n > 0)
-		qsort(ids, n, sizeof(int64), vis_int64_cmp);
 	for (i = 0; i < n; i++)
 		elems[i] = Int64GetDatum(ids[i]);
 	a = construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
@@ -197,14 +186,9 @@ lms_visible_user_ids(PG_FUNCTION_ARGS)
 		return ids_array(NULL, 0, CurrentMemoryContext);
 	if (r->user_array == (Datum) 0)
 	{
-		int64	   *ids = palloc(sizeof(int64) * Max(r->users->members, 1));
-		int			n = 0;
-		idset_iterator it;
-		VisIdEntry *e;
+		int			n;
+		int64	   *ids = vis_result_user_ids(r, &n);
 
-		idset_start_iterate(r->users, &it);
-		while ((e = idset_iterate(r->users, &it)) != NULL)
-			ids[n++] = e->id;
 		r->user_array = ids_array(ids, n, r->cxt);
 		pfree(ids);
 	}
@@ -226,14 +210,9 @@ lms_accessible_content_ids(PG_FUNCTION_ARGS)
 		return ids_array(NULL, 0, CurrentMemoryContext);
 	if (r->content_array == (Datum) 0)
 	{
-		int64	   *ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
-		int			n = 0;
-		grantmap_iterator it;
-		VisGrant   *g;
+		int			n;
+		int64	   *ids = vis_result_content_ids(r, &n);
 
-		grantmap_start_iterate(r->grants, &it);
-		while ((g = grantmap_iterate(r->grants, &it)) != NULL)
-			ids[n++] = g->id;
 		r->content_array = ids_array(ids, n, r->cxt);
 		pfree(ids);
 	}
@@ -288,18 +267,13 @@ lms_accessible_content(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	int			n = 0;
 	int			i;
-	grantmap_iterator it;
 	VisGrant   *g;
 
 	InitMaterializedSRF(fcinfo, 0);
 	r = principal_result(fcinfo);
 	if (r == NULL || r->grants->members == 0)
 		PG_RETURN_NULL();
-	ids = palloc(sizeof(int64) * r->grants->members);
-	grantmap_start_iterate(r->grants, &it);
-	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
-		ids[n++] = g->id;
-	qsort(ids, n, sizeof(int64), vis_int64_cmp);
+	ids = vis_result_content_ids(r, &n);
 	for (i = 0; i < n; i++)
 	{
 		Datum		values[2];
