@@ -13,3 +13,54 @@ SELECT count(*) FROM pg_extension e, unnest(e.extconfig) WHERE e.extname = 'lms_
 DROP EXTENSION lms_visibility;
 CREATE EXTENSION lms_visibility VERSION '0.1.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+-- ALTER EXTENSION ... UPDATE from 0.1.0 keeps every row and every answer.
+-- The store's rows and each principal's view (every user of the sample as
+-- principal, over every progress and enrollment row) before the update:
+\set ECHO none
+\i sample/platform.sql
+\set ECHO all
+CREATE TEMP VIEW digests AS
+	SELECT 'progress' AS tbl, md5(string_agg(t::text, ',' ORDER BY t::text)) AS digest FROM lms.progress t
+	UNION ALL SELECT 'enrollments', md5(string_agg(t::text, ',' ORDER BY t::text)) FROM lms.enrollments t
+	UNION ALL SELECT 'group_members', md5(string_agg(t::text, ',' ORDER BY t::text)) FROM lms.group_members t
+	UNION ALL SELECT 'group_roles', md5(string_agg(t::text, ',' ORDER BY t::text)) FROM lms.group_roles t;
+CREATE TEMP VIEW answers AS
+	SELECT p.user_id AS principal, t.kind, t.user_id, t.content_id
+	FROM lms.users p,
+		LATERAL (SELECT 'progress' AS kind, pr.user_id, pr.content_id FROM lms.progress pr
+				 WHERE lms.can_view_stats(p.user_id, pr.user_id, pr.content_id, pr.context_group_id)
+				 UNION ALL
+				 SELECT 'enrollment', e.user_id, e.content_id FROM lms.enrollments e
+				 WHERE lms.can_view_stats(p.user_id, e.user_id, e.content_id)) t;
+CREATE TEMP TABLE before_digests AS SELECT * FROM digests;
+CREATE TEMP TABLE before_answers AS SELECT * FROM answers;
+SELECT count(*) > 0 AS some_rows_visible, count(DISTINCT principal) > 5 AS several_principals FROM before_answers;
+ALTER EXTENSION lms_visibility UPDATE TO '0.2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+-- the same rows, and the same answers both ways
+SELECT * FROM before_digests EXCEPT SELECT * FROM digests;
+(SELECT * FROM before_answers EXCEPT ALL SELECT * FROM answers)
+UNION ALL
+(SELECT * FROM answers EXCEPT ALL SELECT * FROM before_answers);
+-- the policies, the bindings and the integrity triggers still hold
+CREATE ROLE lms_upgrade_coach;
+SELECT FROM lms.bind_role('lms_upgrade_coach', 104);
+SET ROLE lms_upgrade_coach;
+SELECT count(*) AS coach_rows FROM lms.progress;
+RESET ROLE;
+SELECT FROM lms.unbind_role('lms_upgrade_coach');
+DROP ROLE lms_upgrade_coach;
+UPDATE lms.group_members SET group_id = 40 WHERE group_id = 11 AND user_id = 120;
+-- the new indexes, as a fresh install makes them
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
+FROM pg_index WHERE indrelid IN ('lms.progress'::regclass, 'lms.enrollments'::regclass)
+ORDER BY indexrelid::regclass::text;
+-- and the primary key is still (user_id, content_id)
+SELECT conname, conkey FROM pg_constraint WHERE conrelid = 'lms.progress'::regclass AND contype = 'p';
+DROP VIEW digests, answers;
+DROP EXTENSION lms_visibility;
+CREATE EXTENSION lms_visibility;
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
+FROM pg_index WHERE indrelid IN ('lms.progress'::regclass, 'lms.enrollments'::regclass)
+ORDER BY indexrelid::regclass::text;

@@ -15,12 +15,14 @@
 
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/sysattr.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
+#include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
 #include "utils/array.h"
@@ -30,13 +32,26 @@
 #include "lms_visibility.h"
 
 /*
- * When an index condition on the principal's ids is worth offering: the
+ * When an index condition on the principal's ids is worth offering.  The
  * planner costs "col = ANY (array)" as if the array had 10 elements, so we
- * decide here.  A small share always; a moderate one only while the array is
- * short, since each id is one index descent and, in a table not clustered
- * by user, a tenth of the users' rows lie on nearly every page (measured:
- * 100,000 ids over 10,000,000 rows took 4x as long as the sequential scan).
+ * decide here, with a small cost model in nanoseconds measured on the
+ * benchmark (bench/run.sh): one index descent per id, then one index tuple
+ * per matching row, against one heap row of a sequential scan.
+ *
+ * An index that holds every column the query needs, on a table whose pages
+ * are nearly all visible, gives an index-only scan: the side (users or
+ * content) with the lower estimate is offered while it stays well under
+ * the sequential scan.  Otherwise each matching row is a heap fetch, and
+ * in a table not clustered by user a tenth of the users' rows lie on nearly
+ * every page (measured: 100,000 ids over 10,000,000 rows took 4x as long as
+ * the sequential scan): then only a small share, or a moderate one while
+ * the array is short.
  */
+#define VIS_COST_DESCENT 2200.0
+#define VIS_COST_INDEX_TUPLE 125.0
+#define VIS_COST_SEQ_ROW 80.0
+#define VIS_INDEX_ONLY_MAX 0.6		/* of the sequential scan's estimate */
+#define VIS_INDEX_MIN_ALLVISIBLE 0.9
 #define VIS_INDEX_SMALL_SHARE 0.05
 #define VIS_INDEX_MAX_SHARE 0.25
 #define VIS_INDEX_MAX_IDS 20000
@@ -153,6 +168,75 @@ has_equality(SupportRequestIndexCondition *req, Node *column)
 	return false;
 }
 
+/*
+ * index_covers tells whether an index-only scan of index can answer the
+ * relation's part of the query: every column the query reads from it (its
+ * target list and restrictions, the policy's columns among them) is
+ * returned by the index, and nearly all its pages are all-visible.  It is
+ * the planner's own test (check_index_only) in short.
+ */
+static bool
+index_covers(IndexOptInfo *index)
+{
+	RelOptInfo *rel = index->rel;
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	int			i;
+
+	if (!enable_indexonlyscan || rel->allvisfrac < VIS_INDEX_MIN_ALLVISIBLE)
+		return false;
+	pull_varattnos((Node *) rel->reltarget->exprs, rel->relid, &attrs);
+	foreach(lc, rel->baserestrictinfo)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause, rel->relid, &attrs);
+	for (i = 0; i < index->ncolumns; i++)
+	{
+		int			attno = index->indexkeys[i];
+
+		if (attno > 0 && index->canreturn[i])
+			attrs = bms_del_member(attrs, attno - FirstLowInvalidHeapAttributeNumber);
+	}
+	return bms_is_empty(attrs);
+}
+
+/* index_only_cost estimates an index-only scan of nids ids matching rows */
+static double
+index_only_cost(double nids, double rows)
+{
+	return nids * VIS_COST_DESCENT + rows * VIS_COST_INDEX_TUPLE;
+}
+
+/*
+ * worth_index tells whether to offer the index condition on one side of
+ * the policy (users: side 1, content: side 2) for this index.
+ */
+static bool
+worth_index(SupportRequestIndexCondition *req, VisResult *r, int side, bool two_sided)
+{
+	double		tuples = req->index->rel->tuples;
+	double		nids = (side == 1) ? r->users->members : r->grants->members;
+	double		share = share_of(nids, side == 1 ? "users" : "content");
+
+	if (share < 0)
+		return false;
+	if (tuples > 0 && index_covers(req->index))
+	{
+		double		mine = index_only_cost(nids, share * tuples);
+
+		if (two_sided)
+		{
+			double		onids = (side == 1) ? r->grants->members : r->users->members;
+			double		oshare = share_of(onids, side == 1 ? "content" : "users");
+
+			/* the other side is cheaper: leave the scan to its index */
+			if (oshare >= 0 && index_only_cost(onids, oshare * tuples) < mine)
+				return false;
+		}
+		return mine <= VIS_INDEX_ONLY_MAX * VIS_COST_SEQ_ROW * tuples;
+	}
+	return share <= VIS_INDEX_SMALL_SHARE ||
+		(share <= VIS_INDEX_MAX_SHARE && nids <= VIS_INDEX_MAX_IDS);
+}
+
 PG_FUNCTION_INFO_V1(lms_visibility_support);
 
 /*
@@ -193,8 +277,6 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 		Node	   *principal;
 		Node	   *column;
 		VisResult  *r;
-		double		share;
-		uint64		nids;
 		const char *fn;
 		Oid			fnoid;
 		Oid			opno;
@@ -215,14 +297,8 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 			(list_length(f->args) == 4 && has_equality(req, lthird(f->args))))
 			PG_RETURN_POINTER(NULL);
 
-		/* only worth it for a small share of the rows */
 		r = plan_time_result(principal);
-		if (r == NULL)
-			PG_RETURN_POINTER(NULL);
-		nids = (req->indexarg == 1) ? r->users->members : r->grants->members;
-		share = share_of(nids, req->indexarg == 1 ? "users" : "content");
-		if (share < 0 || share > VIS_INDEX_MAX_SHARE ||
-			(share > VIS_INDEX_SMALL_SHARE && nids > VIS_INDEX_MAX_IDS))
+		if (r == NULL || !worth_index(req, r, req->indexarg, list_length(f->args) == 4))
 			PG_RETURN_POINTER(NULL);
 
 		opno = get_opfamily_member(req->opfamily, INT8OID, INT8OID, BTEqualStrategyNumber);

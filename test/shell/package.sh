@@ -6,7 +6,8 @@
 . "$(dirname "$0")/common.sh"
 ensure_packages debhelper dpkg-dev postgresql-server-dev-all
 P="$LMS_TEST_WORK/package"
-SRC="$P/lms-visibility-0.1.0"
+VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" lms_visibility.control)
+SRC="$P/lms-visibility-$VERSION"
 mkdir -p "$SRC"
 if [ -d .git ]; then git ls-files | tar -cf - -T - | tar -xf - -C "$SRC"
 else tar --exclude=./.git -cf - . | tar -xf - -C "$SRC"; fi
@@ -32,7 +33,7 @@ CLPORT=$(free_port $((PGPORT + 2)))
 	echo "version=$(psql -X -q -At -d pkg -c "SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility'")"
 ) >"$P/cluster.log" 2>&1
 stop_cluster "$CL"
-same "a clean cluster creates the extension from the package" "$(sed -n 's/^version=//p' "$P/cluster.log")" 0.1.0
+same "a clean cluster creates the extension from the package" "$(sed -n 's/^version=//p' "$P/cluster.log")" "$VERSION"
 same "and a bound coach sees its 3 rows" "$(sed -n 's/^coach_rows=//p' "$P/cluster.log")" 3
 
 dpkg -r postgresql-15-lms-visibility >/dev/null 2>&1 && pass "dpkg -r removes the package"
