@@ -38,13 +38,26 @@ CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);
 CREATE ROLE b_deep LOGIN;   SELECT lms.bind_role('b_deep', 10000005);
 SQL
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -f bench/plain_rules.sql -f bench/plain_policy.sql 2>&1 | grep -v NOTICE || true
+# the steady state autovacuum keeps a table in: all-visible pages (the
+# checkpoint first, so that every commit is on disk and VACUUM may mark them)
+psql -X -q -c "CHECKPOINT" -c "VACUUM ANALYZE lms.progress" -c "VACUUM ANALYZE lms_plain.progress"
 psql -X -At -c "SELECT 'progress rows: ' || count(*) FROM lms.progress"
 
-# median ROLE SQL: the median time in ms of RUNS runs, after one warm-up run
-median() {
-	{ echo "SET ROLE $1;"; echo "$2;"; echo '\timing on'; for _ in $(seq "$RUNS"); do echo "$2;"; done; } |
-		psql -X -q -At 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n |
-		awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+# medians ROLE_A SQL_A ROLE_B SQL_B: the median times in ms of RUNS runs of
+# A and of B, taken in turns in one session after one warm-up run of each,
+# so that both see the same machine (a shared one is noisy over seconds)
+medians() {
+	{ for _ in $(seq 0 "$RUNS"); do
+		echo "SET ROLE $1;"; echo '\timing on'; echo "$2;"; echo '\timing off'
+		echo "SET ROLE $3;"; echo '\timing on'; echo "$4;"; echo '\timing off'
+	  done; } |
+		psql -X -q -At 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | awk -v runs="$RUNS" '
+			NR > 2 { if (NR % 2) a[++na] = $1; else b[++nb] = $1 }
+			function median(v, n,   i, j, t) {
+				for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+				return v[int((n + 1) / 2)]
+			}
+			END { print median(a, na), median(b, nb) }'
 }
 answer() { psql -X -q -At -c "SET ROLE $1" -c "$2"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -67,13 +80,10 @@ done
 [ $fail = 0 ] && echo "same rows: yes"
 
 echo "== timing (median of $RUNS runs, ms)"
-t_none=$(median postgres "$COUNT")
-t_admin=$(median b_admin "$COUNT")
-t_admin_plain=$(median b_admin "$PLAIN")
-t_g=$(median b_gadmin "$COUNT")
-t_g_plain=$(median b_gadmin "$PLAIN")
-t_d=$(median b_deep "$COUNT")
-t_d_plain=$(median b_deep "$PLAIN")
+read -r t_admin t_none < <(medians b_admin "$COUNT" postgres "$COUNT")
+read -r _ t_admin_plain < <(medians b_admin "$COUNT" b_admin "$PLAIN")
+read -r t_g t_g_plain < <(medians b_gadmin "$COUNT" b_gadmin "$PLAIN")
+read -r t_d t_d_plain < <(medians b_deep "$COUNT" b_deep "$PLAIN")
 
 # rebuild after a relationship change, as reported by the cache itself
 rebuilds=$(for _ in $(seq "$RUNS"); do
@@ -107,11 +117,9 @@ copy_rows=$(psql -X -q -At -c "SELECT count(*) FROM lms.progress WHERE user_id <
 
 echo "== the group admins again, with both progress tables clustered on (user_id, content_id)"
 psql -X -q -c "CLUSTER lms.progress USING progress_pkey" -c "CLUSTER lms_plain.progress USING progress_pkey" \
-	-c "ANALYZE lms.progress" -c "ANALYZE lms_plain.progress"
-t_gc=$(median b_gadmin "$COUNT")
-t_gc_plain=$(median b_gadmin "$PLAIN")
-t_dc=$(median b_deep "$COUNT")
-t_dc_plain=$(median b_deep "$PLAIN")
+	-c "CHECKPOINT" -c "VACUUM ANALYZE lms.progress" -c "VACUUM ANALYZE lms_plain.progress"
+read -r t_gc t_gc_plain < <(medians b_gadmin "$COUNT" b_gadmin "$PLAIN")
+read -r t_dc t_dc_plain < <(medians b_deep "$COUNT" b_deep "$PLAIN")
 
 OUT=bench/out
 mkdir -p "$OUT"

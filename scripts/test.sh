@@ -5,7 +5,12 @@
 #   isolation    specs/ + expected/       two sessions at once (SPEC.md 7)
 #   pgTAP        test/*.sql via pg_prove  behaviour, as real SQL roles
 #   shell        test/shell/*.sh          hot standby, pg_dump/restore, ...
+# Then the whole suite once more with the extension built with AddressSanitizer
+# and UndefinedBehaviorSanitizer and the ASan runtime preloaded into every
+# server it starts (LMS_SANITIZE=1): a finding aborts the backend and is
+# reported, and the run fails.  The normal build is installed again after.
 # Usage: bash scripts/test.sh            (as root on Debian 12)
+#        LMS_SANITIZE=1 bash scripts/test.sh   (the sanitizer pass alone)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -61,12 +66,33 @@ record "pgTAP (pg_prove test/*.sql)" "$rc" "$((${tap_total:-0} - tap_failed))" "
 
 for t in test/shell/standby.sh test/shell/dump_restore.sh test/shell/concurrency.sh test/shell/memory.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/package.sh; do
 	[ -f "$t" ] || continue
+	# packaging builds and installs the normal build: not a memory check
+	[ "${LMS_SANITIZE:-0}" = 1 ] && [ "$t" = test/shell/package.sh ] && continue
 	echo "== $t"
 	bash "$t" >"$WORK/shell.log" 2>&1
 	rc=$?
 	sed 's/^/   /' "$WORK/shell.log" | tail -40
 	record "$t" $rc "$(grep -c '^ok ' "$WORK/shell.log")" "$(grep -c '^not ok ' "$WORK/shell.log")"
 done
+
+if [ "${LMS_SANITIZE:-0}" = 1 ]; then
+	echo "== sanitizer reports"
+	stop_cluster "$WORK/primary"
+	for d in "$WORK"/*/; do stop_cluster "$d"; done
+	sanitizer_reports "$WORK" "$WORK"/*/ | sed 's/^/   /' | tee "$WORK/sanitizer.log"
+	found=$(wc -l <"$WORK/sanitizer.log")
+	record "no ASan/UBSan report and no crashed backend in any cluster" "$([ "$found" = 0 ] && echo 0 || echo 1)"
+else
+	echo
+	echo "== the whole suite again, with AddressSanitizer and UndefinedBehaviorSanitizer"
+	LMS_SANITIZE=1 bash scripts/test.sh >"$WORK/sanitize.log" 2>&1
+	rc=$?
+	grep -E '^(ok|FAIL) ' "$WORK/sanitize.log" | sed 's/^/   /'
+	[ $rc != 0 ] && grep -vE '^(ok|FAIL) ' "$WORK/sanitize.log" | tail -60 | sed 's/^/   | /'
+	read -r sp sf < <(sed -n 's/^tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$WORK/sanitize.log")
+	record "the suite under ASan + UBSan" $rc "${sp:-0}" "${sf:-1}"
+	build_install >/dev/null
+fi
 
 echo
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"

@@ -13,7 +13,7 @@ cat >>"$SB/data/postgresql.conf" <<CONF
 port = $SBPORT
 unix_socket_directories = '$SB'
 CONF
-as_postgres "$PGBIN/pg_ctl" -D "$SB/data" -l "$SB/server.log" -w -t 60 start >/dev/null
+pg_start "$SB"
 trap 'stop_cluster "$SB"' EXIT
 
 catch_up() {
