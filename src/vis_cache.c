@@ -95,6 +95,20 @@ vis_invalidate(void)
 }
 
 /*
+ * watch_proxy makes sure the relcache callback knows the proxy relation.
+ * Whatever is built under the current generation (cache entries, the role
+ * map of vis_principal.c) relies on it: an invalidation of a relation the
+ * callback does not recognise is ignored, so a binding revoked after a role
+ * map was loaded with no cache entry built in between would go unnoticed.
+ */
+static void
+watch_proxy(void)
+{
+	if (!OidIsValid(proxy_oid))
+		proxy_oid = vis_relid("cache_proxy", false);
+}
+
+/*
  * vis_relcache_callback flushes on an invalidation of the proxy relation,
  * or of everything (InvalidOid, e.g. after a shared-invalidation overflow).
  */
@@ -187,6 +201,7 @@ vis_cache_init(void)
 uint64
 vis_cache_generation(void)
 {
+	watch_proxy();
 	return generation;
 }
 
@@ -266,8 +281,7 @@ vis_cache_get(int64 principal)
 		return last_hit->res;
 	}
 
-	if (!OidIsValid(proxy_oid))
-		proxy_oid = vis_relid("cache_proxy", false);
+	watch_proxy();
 	sweep();
 	for (i = 0; i < nentries; i++)
 	{

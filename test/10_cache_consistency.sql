@@ -2,13 +2,30 @@
 -- transaction from its next statement; a rolled-back savepoint takes its
 -- grant with it; the cache is reused between changes and says so.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 \set QUIET 1
 \i sample/platform.sql
 CREATE ROLE t_reader;
 SELECT lms.bind_role('t_reader', 106);
 CREATE TEMP TABLE stats AS SELECT * FROM lms.cache_stats();
 GRANT SELECT ON stats TO t_reader;
+\set QUIET 0
+
+-- a binding revoked after the role's principal was resolved, with no
+-- visibility computed in between (0.1.0 missed that invalidation: the role
+-- kept acting for its old principal)
+CREATE ROLE t_revoked;
+SELECT lms.bind_role('t_revoked', 104);
+\set QUIET 0
+SET ROLE t_revoked;
+SELECT is(lms.current_principal(), 104::bigint, 'a bound role acts for its principal');
+RESET ROLE;
+SELECT lms.unbind_role('t_revoked');
+SET ROLE t_revoked;
+SELECT is(lms.current_principal(), NULL::bigint, 'and for nobody from the statement after its binding is revoked');
+RESET ROLE;
+\set QUIET 1
+DROP ROLE t_revoked;
 \set QUIET 0
 
 SET ROLE t_reader;
