@@ -3,10 +3,10 @@
 #   ensure_packages   install the server headers and pgTAP from Debian (idempotent)
 #   build_install     build the extension warning-free and install it
 #   start_cluster DIR PORT   initdb + start a throwaway cluster in DIR on PORT
-#   pg_start DIR             start the server of DIR (with the sanitizer
-#                            runtime when LMS_SANITIZE=1)
+#   pg_start DIR             start the server of DIR (under valgrind
+#                            when LMS_MEMCHECK=1)
 #   stop_cluster DIR         stop it
-#   sanitizer_reports DIR... what the sanitizers found in those clusters
+#   memcheck_reports DIR...  what valgrind found of this extension there
 # PostgreSQL refuses to run as root: initdb/pg_ctl run as postgres, in a temp
 # dir it owns, on a unix socket in that dir; clients run as root with
 # PGHOST/PGPORT/PGUSER set.
@@ -34,43 +34,48 @@ ensure_packages() {
 	fi
 }
 
-# LMS_SANITIZE=1: build with AddressSanitizer and UndefinedBehaviorSanitizer
-# (any finding aborts the backend), and start every cluster with the ASan
-# runtime preloaded into the server; reports go to DIR/asan.* / DIR/ubsan.*
-SANITIZE_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer -g"
 build_install() {
-	echo "== building and installing lms_visibility$([ "${LMS_SANITIZE:-0}" = 1 ] && echo " with ASan + UBSan")"
-	local args=()
-	[ "${LMS_SANITIZE:-0}" = 1 ] && args=("COPT=$SANITIZE_FLAGS" with_llvm=no)
+	echo "== building and installing lms_visibility"
 	make -s PG_CONFIG="$PGBIN/pg_config" clean >/dev/null
-	make -s PG_CONFIG="$PGBIN/pg_config" "${args[@]}" 2>&1 | grep -v '^/usr/bin/clang' || true
+	make -s PG_CONFIG="$PGBIN/pg_config" 2>&1 | grep -v '^/usr/bin/clang' || true
 	test -f lms_visibility.so
-	make -s PG_CONFIG="$PGBIN/pg_config" "${args[@]}" install >/dev/null
+	make -s PG_CONFIG="$PGBIN/pg_config" install >/dev/null
 }
 
-# server_env DIR: the environment a server of DIR starts with
-server_env() {
-	if [ "${LMS_SANITIZE:-0}" = 1 ]; then
-		echo "LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
-		echo "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:log_path=$1/asan"
-		echo "UBSAN_OPTIONS=print_stacktrace=1:log_path=$1/ubsan"
-	fi
-}
-
-# pg_start DIR: start the server of DIR/data (logging to DIR/server.log)
+# pg_start DIR: start the server of DIR/data, logging to DIR/server.log.
+# LMS_MEMCHECK=1: under valgrind memcheck instead, one log per process in
+# DIR/valgrind.PID.log (ASan is no option with Debian's server: preloading
+# its runtime deadlocks in libgpg-error's constructor, before main)
 pg_start() {
-	local dir=$1 envs
-	mapfile -t envs < <(server_env "$dir")
-	as_postgres env "${envs[@]}" "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 120 start >/dev/null
+	local dir=$1 i
+	if [ "${LMS_MEMCHECK:-0}" != 1 ]; then
+		as_postgres "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+		return
+	fi
+	as_postgres sh -c "exec valgrind --quiet --leak-check=no --num-callers=40 --log-file='$dir/valgrind.%p.log' \
+		'$PGBIN/postgres' -D '$dir/data' >>'$dir/server.log' 2>&1 </dev/null &"
+	for i in $(seq 240); do
+		as_postgres "$PGBIN/pg_ctl" -D "$dir/data" status >/dev/null 2>&1 &&
+			"$PGBIN/pg_isready" -q -h "$dir" -p "$(sed -n 's/^port = //p' "$dir/data/postgresql.conf" | tail -1)" && return 0
+		sleep 0.5
+	done
+	echo "the server of $dir did not start under valgrind" >&2
+	return 1
 }
 
-# sanitizer_reports DIR...: the sanitizer reports and crashed backends of
-# these clusters, one line each; nothing when clean
-sanitizer_reports() {
-	local d f
+# memcheck_reports DIR...: valgrind's reports that involve this extension
+# (a frame in lms_visibility.so) and crashed backends, one line each.  The
+# rest is PostgreSQL's own: Debian's server is not built with USE_VALGRIND,
+# so memcheck flags e.g. the padding bytes of the relcache init file.
+memcheck_reports() {
+	local d
 	for d in "$@"; do
-		for f in "$d"/asan.* "$d"/ubsan.*; do
-			[ -f "$f" ] && echo "$f: $(grep -m1 -E 'ERROR|runtime error' "$f")"
+		for f in "$d"/valgrind.*.log; do
+			[ -f "$f" ] || continue
+			awk -v f="$f" '
+				/^==[0-9]+== [A-Z].*/ && !/^==[0-9]+==    / { if (blk ~ /lms_visibility|src\/vis_/) print f ": " first; blk = ""; first = $0; next }
+				{ blk = blk "\n" $0 }
+				END { if (blk ~ /lms_visibility|src\/vis_/) print f ": " first }' "$f"
 		done
 		[ -f "$d/server.log" ] && grep -H -E 'terminated by signal|was terminated by exception' "$d/server.log"
 	done
