@@ -22,3 +22,18 @@ CREATE INDEX progress_content_idx ON lms.progress (content_id) INCLUDE (user_id,
 -- enrollments: the policy reads user_id and content_id
 DROP INDEX lms.enrollments_content_idx;
 CREATE INDEX enrollments_content_idx ON lms.enrollments (content_id) INCLUDE (user_id);
+
+------------------------------------------------------------------------------
+-- lms.cache_stats() also counts the scans that skipped the per-row check
+-- because the principal sees every row of the store (src/vis_exec.c)
+------------------------------------------------------------------------------
+
+DROP FUNCTION lms.cache_stats();
+CREATE FUNCTION lms.cache_stats(
+	OUT principals_cached integer, OUT memory_bytes bigint, OUT hits bigint,
+	OUT rebuilds bigint, OUT invalidations bigint, OUT last_invalidation timestamptz,
+	OUT last_rebuild_ms double precision, OUT shortcut_scans bigint)
+	RETURNS record
+	AS 'MODULE_PATHNAME', 'lms_cache_stats'
+	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION lms.cache_stats() IS 'the visibility cache of this backend';

@@ -260,6 +260,7 @@ typedef struct VisResult
 	VisBitmap	user_bits;		/* U(p) again, when its ids are dense */
 	VisBitmap	open_bits;		/* unrestricted grants, when dense */
 	bool		any_restricted; /* some grant is restricted */
+	bool		sees_all;		/* every row of the store: see vis_exec.c */
 	Datum		user_array;		/* sorted bigint[] of U(p), built on demand */
 	Datum		content_array;	/* sorted bigint[] of C(p), built on demand */
 	MemoryContext cxt;			/* where the result lives */
@@ -291,6 +292,11 @@ extern List *vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
  * ---------------------------------------------------------------------
  */
 extern void vis_cache_init(void);
+
+/* vis_exec.c */
+extern bool vis_row_shortcut;
+extern uint64 vis_shortcut_scans;
+extern void vis_exec_init(void);
 extern VisResult *vis_cache_get(int64 principal);
 extern uint64 vis_cache_generation(void);
 extern MemoryContext vis_cache_context(void);
@@ -306,6 +312,7 @@ extern void vis_share_stale(struct dsm_segment *seg);
 extern void vis_share_drop(struct dsm_segment *seg, int64 principal);
 extern const void *vis_share_attach(int64 principal);
 extern bool vis_flat_has_user(const void *flat, int64 user_id);
+extern bool vis_flat_sees_all(const void *flat);
 extern bool vis_flat_sees(const void *flat, int64 user_id, int64 content_id,
 						  bool has_context, int64 context_id);
 extern VisResult *vis_cache_get_rows(int64 principal);
@@ -318,6 +325,7 @@ extern bool vis_cache_last_kept;
  */
 extern void vis_principal_init(void);
 extern bool vis_current_principal(int64 *principal);
+extern bool vis_current_principal_quiet(int64 *principal);
 extern bool vis_check_principal_arg(int64 principal);
 extern uint64 vis_principal_epoch;
 extern void *vis_principal_stack(void);

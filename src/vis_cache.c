@@ -382,6 +382,7 @@ vis_cache_get_rows(int64 principal)
 	r->principal = principal;
 	r->known = true;
 	r->flat = flat;
+	r->sees_all = vis_flat_sees_all(flat);
 	flat_results[nflat++] = r;
 	stat_hits++;
 	return r;
@@ -396,8 +397,8 @@ Datum
 lms_cache_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[7];
-	bool		nulls[7] = {0};
+	Datum		values[8];
+	bool		nulls[8] = {0};
 	int64		bytes = 0;
 	int			live = 0;
 	int			i;
@@ -421,5 +422,9 @@ lms_cache_stats(PG_FUNCTION_ARGS)
 	else
 		values[5] = TimestampTzGetDatum(stat_last_invalidation);
 	values[6] = Float8GetDatum(stat_last_rebuild_ms);
+	values[7] = Int64GetDatum((int64) vis_shortcut_scans);
+	/* the 0.1.0 definition has no shortcut_scans: it takes the first 7 */
+	if (tupdesc->natts > lengthof(values))
+		elog(ERROR, "lms.cache_stats() returns more columns than this library knows");
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -122,6 +122,15 @@ vis_principal_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("lms.row_shortcut",
+							 "Skip the per-row check for a principal who sees every row of the store.",
+							 "Only in a database of one tenant, for its platform_admin and "
+							 "learner_manager; the answer is the same either way.",
+							 &vis_row_shortcut,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("lms");
 
 	vars = get_guc_variables();
@@ -238,6 +247,8 @@ role_is_trusted(Oid role)
 	return e != NULL && e->trusted;
 }
 
+static bool resolve_principal(int64 *principal, bool raise);
+
 /*
  * vis_current_principal resolves the principal of the running query (see
  * SPEC.md 3) and returns false when there is none.  The role that counts is
@@ -247,11 +258,32 @@ role_is_trusted(Oid role)
 bool
 vis_current_principal(int64 *principal)
 {
+	return resolve_principal(principal, true);
+}
+
+/*
+ * vis_current_principal_quiet is vis_current_principal for the executor
+ * hook, which must not raise an error the query itself would not: a
+ * setting that vis_current_principal refuses gives false.
+ */
+bool
+vis_current_principal_quiet(int64 *principal)
+{
+	return resolve_principal(principal, false);
+}
+
+static bool
+resolve_principal(int64 *principal, bool raise)
+{
 	Oid			role = GetOuterUserId();
 	RoleEntry  *e;
 
 	if (principal_setting != NULL && principal_setting[0] != '\0')
 	{
+		if (!raise && (!role_is_trusted(role) ||
+					   (!allow_session_principal && !IsParallelWorker() &&
+						!principal_is_transaction_scoped())))
+			return false;
 		if (!role_is_trusted(role))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -926,6 +926,28 @@ finish_result(VisResult *r, MemoryContext cxt)
  */
 
 /*
+ * sees_every_row tells whether the principal sees every row of the store:
+ * it holds a role granting every user and all content of its tenant, and
+ * its tenant is the only one (the foreign keys then tie every row of
+ * progress, enrollments and users to it).  See vis_exec.c.
+ */
+static bool
+sees_every_row(VisBuild *b)
+{
+	static const char *const cols[] = {"tenant_id"};
+	ListCell   *lc;
+
+	foreach(lc, b->r->sources)
+	{
+		const VisRule *rule = &vis_rules[((const VisSource *) lfirst(lc))->rule];
+
+		if (rule->users == users_tenant && rule->content == content_tenant)
+			return vis_scan("tenants", NULL, 0, 1, cols, b->snap, ignore_row, NULL) == 1;
+	}
+	return false;
+}
+
+/*
  * vis_compute computes U(p) and C(p) for one principal over all its roles.
  * The result lives in the current memory context; temporary structures
  * live in a child context dropped at the end, unless a witness asks for
@@ -1000,6 +1022,7 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap)
 	}
 	if ((!tenant_wide || witness) && r->users->members > 0)
 		drop_foreign_users(&b);
+	r->sees_all = sees_every_row(&b);
 
 	MemoryContextSwitchTo(old);
 	if (scratch)

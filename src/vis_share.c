@@ -63,6 +63,7 @@ typedef struct VisShareHeader
 	int64		principal;
 	volatile uint32 stale;
 	bool		known;
+	bool		sees_all;
 	int64		tenant_id;
 	FlatSet		users;
 	FlatSet		open;			/* unrestricted grants */
@@ -241,6 +242,7 @@ vis_share_create(VisResult *r)
 	h.principal = r->principal;
 	h.stale = 0;
 	h.known = r->known;
+	h.sees_all = r->sees_all;
 	h.tenant_id = r->tenant_id;
 	memcpy(w.base, &h, sizeof(h));
 
@@ -335,6 +337,12 @@ vis_flat_has_user(const void *flat, int64 user_id)
 	const VisShareHeader *h = flat;
 
 	return flat_has(flat, &h->users, user_id);
+}
+
+bool
+vis_flat_sees_all(const void *flat)
+{
+	return ((const VisShareHeader *) flat)->sees_all;
 }
 
 bool

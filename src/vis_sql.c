@@ -33,6 +33,7 @@ _PG_init(void)
 {
 	vis_principal_init();
 	vis_cache_init();
+	vis_exec_init();
 }
 
 /*
