@@ -72,10 +72,17 @@ memcheck_reports() {
 	for d in "$@"; do
 		for f in "$d"/valgrind.*.log; do
 			[ -f "$f" ] || continue
+			# a report is ours when one of its first four frames, after
+			# those in libc and the dynamic loader, is in lms_visibility.so:
+			# our hook is deeper in the stack of every executor start
 			awk -v f="$f" '
-				/^==[0-9]+== [A-Z].*/ && !/^==[0-9]+==    / { if (blk ~ /lms_visibility|src\/vis_/) print f ": " first; blk = ""; first = $0; next }
-				{ blk = blk "\n" $0 }
-				END { if (blk ~ /lms_visibility|src\/vis_/) print f ": " first }' "$f"
+				function done() { if (ours) print f ": " first }
+				/^==[0-9]+== [A-Z]/ { done(); first = $0; n = 0; ours = 0; next }
+				/^==[0-9]+==    (at|by) / {
+					if ($0 ~ /\((in )?\/(usr\/)?lib(64)?\/x86_64-linux-gnu\/(libc|ld-linux)|\((strcmp|strlen|memcpy|memmove|memset|dl-|strncmp)[^)]*\)/) next
+					if (++n <= 4 && $0 ~ /lms_visibility|vis_[a-z_]*\.c/) ours = 1
+				}
+				END { done() }' "$f"
 		done
 		[ -f "$d/server.log" ] && grep -H -E 'terminated by signal|was terminated by exception' "$d/server.log"
 	done

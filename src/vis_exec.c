@@ -87,14 +87,27 @@ store_index(Oid relid)
 	return -1;
 }
 
-/* column_is tells whether node is the scan's Var for column name of relid */
+/*
+ * column_is tells whether node is the scan's Var for column name of relid.
+ * An index-only scan's quals read index columns (INDEX_VAR): indextlist
+ * maps them back to the table's.
+ */
 static bool
-column_is(Node *node, Index scanrelid, Oid relid, const char *name)
+column_is(Node *node, Index scanrelid, List *indextlist, Oid relid, const char *name)
 {
 	Var		   *v = (Var *) node;
 
-	return node != NULL && IsA(v, Var) && v->varno == scanrelid && v->varlevelsup == 0 &&
-		v->varattno == get_attnum(relid, name);
+	if (node == NULL || !IsA(v, Var) || v->varlevelsup != 0)
+		return false;
+	if (v->varno == INDEX_VAR && indextlist != NIL)
+	{
+		if (v->varattno < 1 || v->varattno > list_length(indextlist))
+			return false;
+		v = (Var *) list_nth_node(TargetEntry, indextlist, v->varattno - 1)->expr;
+		if (!IsA(v, Var))
+			return false;
+	}
+	return v->varno == scanrelid && v->varattno == get_attnum(relid, name);
 }
 
 /*
@@ -105,7 +118,7 @@ column_is(Node *node, Index scanrelid, Oid relid, const char *name)
  * argument that reads no column and can be evaluated again freely.
  */
 static Expr *
-policy_call(Node *clause, int which, Oid relid, Index scanrelid)
+policy_call(Node *clause, int which, Oid relid, Index scanrelid, List *indextlist)
 {
 	FuncExpr   *f = (FuncExpr *) clause;
 	const char *fname = (which == 2) ? "can_view_user" : "can_view_stats";
@@ -127,9 +140,9 @@ policy_call(Node *clause, int which, Oid relid, Index scanrelid)
 	if (exprType(principal) != INT8OID || contain_var_clause(principal) ||
 		contain_volatile_functions(principal) || contain_subplans(principal))
 		return NULL;
-	if (!column_is(lsecond(f->args), scanrelid, relid, "user_id"))
+	if (!column_is(lsecond(f->args), scanrelid, indextlist, relid, "user_id"))
 		return NULL;
-	if (nargs == 4 && !column_is(lthird(f->args), scanrelid, relid, "content_id"))
+	if (nargs == 4 && !column_is(lthird(f->args), scanrelid, indextlist, relid, "content_id"))
 		return NULL;
 	return (Expr *) principal;
 }
@@ -157,6 +170,7 @@ guard_scan(ScanState *ss, int64 p, EState *estate)
 	Scan	   *scan = (Scan *) ss->ps.plan;
 	Oid			relid = RelationGetRelid(ss->ss_currentRelation);
 	int			which = store_index(relid);
+	List	   *indextlist = IsA(scan, IndexOnlyScan) ? ((IndexOnlyScan *) scan)->indextlist : NIL;
 	List	   *rest = NIL;
 	Expr	   *principal = NULL;
 	ListCell   *lc;
@@ -169,7 +183,7 @@ guard_scan(ScanState *ss, int64 p, EState *estate)
 	foreach(lc, scan->plan.qual)
 	{
 		Expr	   *arg = (principal == NULL) ?
-			policy_call(lfirst(lc), which, relid, scan->scanrelid) : NULL;
+			policy_call(lfirst(lc), which, relid, scan->scanrelid, indextlist) : NULL;
 
 		if (arg != NULL)
 			principal = arg;
@@ -215,7 +229,8 @@ guard_walker(PlanState *ps, void *context)
 
 	if (ps == NULL)
 		return false;
-	if (IsA(ps, SeqScanState) || IsA(ps, IndexScanState) || IsA(ps, BitmapHeapScanState))
+	if (IsA(ps, SeqScanState) || IsA(ps, IndexScanState) || IsA(ps, IndexOnlyScanState) ||
+		IsA(ps, BitmapHeapScanState))
 		guard_scan((ScanState *) ps, *(int64 *) args[0], (EState *) args[1]);
 	return planstate_tree_walker(ps, guard_walker, context);
 }

@@ -64,6 +64,14 @@ INSERT INTO lms.progress (user_id, content_id, session_id, context_group_id, sco
 	FROM (SELECT (SELECT content_id FROM gen_content ORDER BY random() + g * 0 LIMIT 1) AS content_id FROM generate_series(1, 1500) g) x
 	JOIN gen_content c USING (content_id) ON CONFLICT DO NOTHING;
 CREATE TEMP TABLE principals AS SELECT user_id AS p FROM lms.users WHERE tenant_id IN (1, 2, 9);
+\if :{?memcheck}
+-- under valgrind (scripts/test.sh): the sample's principals, which hold
+-- every kind of role, and a fifth of the generated ones
+DELETE FROM principals WHERE p > 9000 AND p % 5 <> 0;
+\set min_visible 100
+\else
+\set min_visible 1000
+\endif
 \set QUIET 0
 
 SELECT cmp_ok((SELECT count(*)::int FROM lms.group_roles WHERE user_id > 9000), '>', 40, 'the generated platform has many group roles');
@@ -91,7 +99,7 @@ CREATE TEMP TABLE verdicts AS
 		   AND EXISTS (SELECT 1 FROM plain_c pc WHERE pc.p = pr.p AND pc.content_id = r.content_id
 					   AND (pc.ctx IS NULL OR pc.ctx = r.context_group_id)) AS plain
 	FROM principals pr, lms.progress r;
-SELECT cmp_ok((SELECT count(*)::int FROM verdicts WHERE c_engine), '>', 1000, 'many rows are visible to someone');
+SELECT cmp_ok((SELECT count(*)::int FROM verdicts WHERE c_engine), '>', :min_visible, 'many rows are visible to someone');
 SELECT is((SELECT count(*)::int FROM verdicts WHERE c_engine IS DISTINCT FROM plain), 0,
 	'can_view_stats equals the plain-SQL row rule on every (principal, progress row)');
 
@@ -105,12 +113,14 @@ SELECT is((SELECT count(*)::int FROM verdicts v WHERE v.c_engine AND v.context_g
 		   AND (SELECT restricted FROM lms.accessible_content(v.p) a WHERE a.content_id = v.content_id)),
 	0, 'no row with a null context is visible through a restricted grant only');
 
-SELECT is((SELECT count(*)::int FROM principals pr, lms.progress r
-		   JOIN lms.users u USING (user_id) WHERE u.tenant_id IN (1, 2)
-		   AND pr.p < 9000
-		   AND (SELECT e.granted FROM lms.explain_visibility(pr.p, r.user_id, r.content_id, r.context_group_id) e
-				WHERE e.part = 'result')
-			   IS DISTINCT FROM lms.can_view_stats(pr.p, r.user_id, r.content_id, r.context_group_id)),
+SELECT is((SELECT count(*)::int FROM (
+			-- the sample's principals and rows first (OFFSET 0: explain runs on these only)
+			SELECT pr.p, r.user_id, r.content_id, r.context_group_id
+			FROM principals pr, lms.progress r JOIN lms.users u USING (user_id)
+			WHERE u.tenant_id IN (1, 2) AND pr.p < 9000 OFFSET 0) x
+		   WHERE (SELECT e.granted FROM lms.explain_visibility(x.p, x.user_id, x.content_id, x.context_group_id) e
+				  WHERE e.part = 'result')
+			   IS DISTINCT FROM lms.can_view_stats(x.p, x.user_id, x.content_id, x.context_group_id)),
 	0, 'explain_visibility''s result agrees with can_view_stats on every row of the sample platform');
 
 SELECT * FROM finish();

@@ -4,7 +4,7 @@
 -- scan's own quals, correlated principals, a principal changed inside the
 -- statement, parallel plans, application tables.
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 \set QUIET 1
 \i sample/platform.sql
 CREATE ROLE x_admin;
@@ -54,6 +54,12 @@ SELECT is(pg_temp.skipped(), 1::bigint, 'the scan skipped the per-row check');
 SELECT is((SELECT count(*) FROM lms.enrollments), 7::bigint, 'every enrollment');
 SELECT is((SELECT count(*) FROM lms.users), 21::bigint, 'every user');
 SELECT is(pg_temp.skipped(), 2::bigint, 'also without the check');
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT is((SELECT count(*) FROM lms.users), 21::bigint, 'every user through an index-only scan');
+SELECT is(pg_temp.skipped(), 1::bigint, 'also without the check');
+RESET enable_seqscan;
+RESET enable_bitmapscan;
 SELECT is((SELECT count(*) FROM lms.progress WHERE score > 80), 4::bigint, 'the query''s own quals still apply');
 SELECT is((SELECT array_agg(user_id ORDER BY user_id) FROM lms.progress WHERE content_id = 510),
 	ARRAY[110, 111, 129]::bigint[], 'rows, not only counts');
