@@ -154,57 +154,97 @@ shortcut_eval(ExprState *state, ExprContext *econtext, bool *isnull)
 
 	*isnull = false;
 	if (s->epoch == vis_cache_epoch && (s->guard == NULL || ExecQual(s->guard, econtext)))
-	{
 		return BoolGetDatum(ExecQual(s->rest, econtext));
-	}
 	return BoolGetDatum(ExecQual(s->full, econtext));
 }
 
+/* A scan whose quals hold the policy's predicate */
+typedef struct Candidate
+{
+	ScanState  *ss;
+	Expr	   *principal;		/* the predicate's principal argument */
+	List	   *rest;			/* the scan's other quals */
+} Candidate;
+
 /*
- * guard_scan puts the guard in front of one scan's quals, when one of them
- * is the policy's predicate and p sees every row.
+ * find_candidate returns the scan as a candidate when it reads a table of
+ * the store and one of its quals is the policy's predicate; NULL otherwise.
  */
-static void
-guard_scan(ScanState *ss, int64 p, EState *estate)
+static Candidate *
+find_candidate(ScanState *ss)
 {
 	Scan	   *scan = (Scan *) ss->ps.plan;
-	Oid			relid = RelationGetRelid(ss->ss_currentRelation);
-	int			which = store_index(relid);
-	List	   *indextlist = IsA(scan, IndexOnlyScan) ? ((IndexOnlyScan *) scan)->indextlist : NIL;
+	Oid			relid;
+	int			which;
+	List	   *indextlist;
 	List	   *rest = NIL;
-	Expr	   *principal = NULL;
+	Candidate  *c = NULL;
 	ListCell   *lc;
-	Shortcut   *s;
-	ExprState  *state;
-	MemoryContext old;
 
-	if (which < 0 || scan->plan.qual == NIL)
-		return;
+	if (scan->plan.qual == NIL || ss->ss_currentRelation == NULL)
+		return NULL;
+	relid = RelationGetRelid(ss->ss_currentRelation);
+	which = store_index(relid);
+	if (which < 0)
+		return NULL;
+	indextlist = IsA(scan, IndexOnlyScan) ? ((IndexOnlyScan *) scan)->indextlist : NIL;
 	foreach(lc, scan->plan.qual)
 	{
-		Expr	   *arg = (principal == NULL) ?
-			policy_call(lfirst(lc), which, relid, scan->scanrelid, indextlist) : NULL;
+		Node	   *clause = lfirst(lc);
+		Expr	   *arg = (c == NULL) ?
+			policy_call(clause, which, relid, scan->scanrelid, indextlist) : NULL;
 
 		if (arg != NULL)
-			principal = arg;
+		{
+			c = palloc0(sizeof(Candidate));
+			c->ss = ss;
+			c->principal = arg;
+		}
 		else
-			rest = lappend(rest, lfirst(lc));
+			rest = lappend(rest, clause);
 	}
-	if (principal == NULL)
-		return;
-	if (IsA(principal, Const) &&
-		(((Const *) principal)->constisnull || DatumGetInt64(((Const *) principal)->constvalue) != p))
-		return;
+	if (c != NULL)
+		c->rest = rest;
+	return c;
+}
 
-	old = MemoryContextSwitchTo(estate->es_query_cxt);
+static bool
+find_candidates(PlanState *ps, void *context)
+{
+	List	  **candidates = (List **) context;
+
+	if (ps == NULL)
+		return false;
+	if (IsA(ps, SeqScanState) || IsA(ps, IndexScanState) || IsA(ps, IndexOnlyScanState) ||
+		IsA(ps, BitmapHeapScanState))
+	{
+		Candidate  *c = find_candidate((ScanState *) ps);
+
+		if (c != NULL)
+			*candidates = lappend(*candidates, c);
+	}
+	return planstate_tree_walker(ps, find_candidates, context);
+}
+
+/* guard_scan puts the guard of principal p in front of a candidate's quals */
+static void
+guard_scan(Candidate *c, int64 p)
+{
+	ScanState  *ss = c->ss;
+	Shortcut   *s;
+	ExprState  *state;
+
+	if (IsA(c->principal, Const) &&
+		(((Const *) c->principal)->constisnull || DatumGetInt64(((Const *) c->principal)->constvalue) != p))
+		return;
 	s = palloc0(sizeof(Shortcut));
 	s->epoch = vis_cache_epoch;
 	s->full = ss->ps.qual;
-	s->rest = ExecInitQual(rest, &ss->ps);
-	if (!IsA(principal, Const))
+	s->rest = ExecInitQual(c->rest, &ss->ps);
+	if (!IsA(c->principal, Const))
 	{
 		Expr	   *eq = (Expr *) makeFuncExpr(F_INT8EQ, BOOLOID,
-											   list_make2(copyObject(principal),
+											   list_make2(copyObject(c->principal),
 														  makeConst(INT8OID, -1, InvalidOid, sizeof(int64),
 																	Int64GetDatum(p), false, FLOAT8PASSBYVAL)),
 											   InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
@@ -213,40 +253,29 @@ guard_scan(ScanState *ss, int64 p, EState *estate)
 	}
 	state = makeNode(ExprState);
 	state->flags = EEO_FLAG_IS_QUAL;
-	state->expr = (Expr *) scan->plan.qual;
+	state->expr = (Expr *) ss->ps.plan->qual;
 	state->parent = &ss->ps;
 	state->evalfunc = shortcut_eval;
 	state->evalfunc_private = s;
 	ss->ps.qual = state;
-	MemoryContextSwitchTo(old);
 	vis_shortcut_scans++;
-}
-
-static bool
-guard_walker(PlanState *ps, void *context)
-{
-	void	  **args = (void **) context;
-
-	if (ps == NULL)
-		return false;
-	if (IsA(ps, SeqScanState) || IsA(ps, IndexScanState) || IsA(ps, IndexOnlyScanState) ||
-		IsA(ps, BitmapHeapScanState))
-		guard_scan((ScanState *) ps, *(int64 *) args[0], (EState *) args[1]);
-	return planstate_tree_walker(ps, guard_walker, context);
 }
 
 /*
  * vis_executor_start: after the standard executor start, guard the scans
- * of the store when the session's principal sees every row.
+ * of the store that apply the policy, when the session's principal sees
+ * every row.  The principal and its visibility are only looked at when
+ * some scan applies the policy (not for writes, nor for queries that
+ * bypass row-level security).
  */
 static void
 vis_executor_start(QueryDesc *queryDesc, int eflags)
 {
+	List	   *candidates = NIL;
 	int64		p;
 	VisResult  *r;
 	ListCell   *lc;
-	bool		any = false;
-	void	   *args[2];
+	MemoryContext old;
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
@@ -255,24 +284,15 @@ vis_executor_start(QueryDesc *queryDesc, int eflags)
 
 	if (!vis_row_shortcut || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || queryDesc->planstate == NULL)
 		return;
-	foreach(lc, queryDesc->plannedstmt->rtable)
+	old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
+	find_candidates(queryDesc->planstate, &candidates);
+	if (candidates != NIL && vis_current_principal_quiet(&p) &&
+		(r = vis_cache_get_rows(p)) != NULL && r->sees_all)
 	{
-		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
-
-		if (rte->rtekind == RTE_RELATION && store_index(rte->relid) >= 0)
-		{
-			any = true;
-			break;
-		}
+		foreach(lc, candidates)
+			guard_scan(lfirst(lc), p);
 	}
-	if (!any || !vis_current_principal_quiet(&p))
-		return;
-	r = vis_cache_get_rows(p);
-	if (r == NULL || !r->sees_all)
-		return;
-	args[0] = &p;
-	args[1] = queryDesc->estate;
-	guard_walker(queryDesc->planstate, args);
+	MemoryContextSwitchTo(old);
 }
 
 void
