@@ -50,6 +50,7 @@ typedef struct VisIdArray
 } VisIdArray;
 
 extern void vis_idarray_push(VisIdArray *a, int64 id);
+extern void vis_sort_ids(int64 *ids, size_t n);
 extern int	vis_int64_cmp(const void *a, const void *b);
 
 /* ---------------------------------------------------------------------

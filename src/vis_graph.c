@@ -173,7 +173,25 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 }
 
 /*
- * vis_int64_cmp orders bigint ids, for qsort and bsearch.
+ * vis_sort_ids sorts bigint ids in place: sort_template.h with the
+ * comparison inlined, where qsort calls a comparator function for every
+ * comparison (sorting was a third of a 100,000-user rebuild).
+ */
+#define ST_SORT sort_int64
+#define ST_ELEMENT_TYPE int64
+#define ST_COMPARE(a, b) (*(a) < *(b) ? -1 : (*(a) > *(b) ? 1 : 0))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+void
+vis_sort_ids(int64 *ids, size_t n)
+{
+	sort_int64(ids, n);
+}
+
+/*
+ * vis_int64_cmp orders bigint ids, for bsearch.
  */
 int
 vis_int64_cmp(const void *a, const void *b)

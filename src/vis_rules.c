@@ -892,6 +892,8 @@ drop_foreign_users(VisBuild *b)
  * a bit test, which stays in cache where a large hash set would miss on
  * every probe of a scan in random order.
  */
+static int64 *user_ids(VisResult *r, int *n, bool sorted);
+
 static void
 finish_result(VisResult *r, MemoryContext cxt)
 {
@@ -901,7 +903,7 @@ finish_result(VisResult *r, MemoryContext cxt)
 	int			nu;
 	uint64		n = 0;
 
-	ids = vis_result_user_ids(r, &nu);
+	ids = user_ids(r, &nu, false);	/* a bitmap needs no order */
 	vis_bitmap_build(&r->user_bits, ids, nu, cxt);
 	pfree(ids);
 
@@ -1043,11 +1045,9 @@ vis_result_grant(VisResult *r, int64 content_id)
 	return grantmap_lookup(r->grants, content_id);
 }
 
-/*
- * vis_result_user_ids returns the ids of U(p), sorted, in a new array.
- */
-int64 *
-vis_result_user_ids(VisResult *r, int *n)
+/* user_ids returns the ids of U(p) in a new array, sorted if asked */
+static int64 *
+user_ids(VisResult *r, int *n, bool sorted)
 {
 	int64	   *ids = palloc(sizeof(int64) * Max(r->users->members, 1));
 	idset_iterator it;
@@ -1057,8 +1057,18 @@ vis_result_user_ids(VisResult *r, int *n)
 	idset_start_iterate(r->users, &it);
 	while ((e = idset_iterate(r->users, &it)) != NULL)
 		ids[(*n)++] = e->id;
-	qsort(ids, *n, sizeof(int64), vis_int64_cmp);
+	if (sorted)
+		vis_sort_ids(ids, *n);
 	return ids;
+}
+
+/*
+ * vis_result_user_ids returns the ids of U(p), sorted, in a new array.
+ */
+int64 *
+vis_result_user_ids(VisResult *r, int *n)
+{
+	return user_ids(r, n, true);
 }
 
 /*
@@ -1076,7 +1086,7 @@ vis_result_content_ids(VisResult *r, int *n)
 	grantmap_start_iterate(r->grants, &it);
 	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
 		ids[(*n)++] = g->id;
-	qsort(ids, *n, sizeof(int64), vis_int64_cmp);
+	vis_sort_ids(ids, *n);
 	return ids;
 }
 

@@ -129,7 +129,7 @@ put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 	{
 		fs->kind = 2;
 		fs->n = n;
-		qsort(ids, n, sizeof(int64), vis_int64_cmp);
+		vis_sort_ids(ids, n);
 		fs->keys_off = put(w, ids, n * sizeof(int64));
 	}
 }
@@ -174,7 +174,7 @@ serialize(Writer *w, VisResult *r, VisShareHeader *h)
 				while ((ce = idset_iterate(g->ctx[k], &cit)) != NULL)
 					vis_idarray_push(&ctx, ce->id);
 			}
-			qsort(ctx.ids + start, ctx.n - start, sizeof(int64), vis_int64_cmp);
+			vis_sort_ids(ctx.ids + start, ctx.n - start);
 			restricted[nr].content = g->id;
 			restricted[nr].ctx_start = start;
 			restricted[nr].ctx_n = ctx.n - start;
