@@ -56,6 +56,8 @@ static const char *const store_relname[3] = {"progress", "enrollments", "users"}
 typedef struct Shortcut
 {
 	ExprState  *guard;			/* principal argument = p; NULL: always */
+	int			paramid;		/* the argument is this executor param, or -1 */
+	int64		p;
 	ExprState  *rest;			/* the scan's other quals; NULL: none */
 	ExprState  *full;			/* the scan's quals as planned */
 	uint64		epoch;			/* vis_cache_epoch when p was found to see all */
@@ -152,10 +154,23 @@ shortcut_eval(ExprState *state, ExprContext *econtext, bool *isnull)
 {
 	Shortcut   *s = (Shortcut *) state->evalfunc_private;
 
+	bool		same;
+
 	*isnull = false;
-	if (s->epoch == vis_cache_epoch && (s->guard == NULL || ExecQual(s->guard, econtext)))
-		return BoolGetDatum(ExecQual(s->rest, econtext));
-	return BoolGetDatum(ExecQual(s->full, econtext));
+	if (s->epoch != vis_cache_epoch)
+		return BoolGetDatum(ExecQual(s->full, econtext));
+	if (s->guard == NULL)
+		same = true;
+	else if (s->paramid >= 0 && econtext->ecxt_param_exec_vals[s->paramid].execPlan == NULL)
+	{
+		/* the policy's InitPlan has run (or the value came from the leader) */
+		ParamExecData *prm = &econtext->ecxt_param_exec_vals[s->paramid];
+
+		same = !prm->isnull && DatumGetInt64(prm->value) == s->p;
+	}
+	else
+		same = ExecQual(s->guard, econtext);
+	return BoolGetDatum(ExecQual(same ? s->rest : s->full, econtext));
 }
 
 /* A scan whose quals hold the policy's predicate */
@@ -239,6 +254,9 @@ guard_scan(Candidate *c, int64 p)
 		return;
 	s = palloc0(sizeof(Shortcut));
 	s->epoch = vis_cache_epoch;
+	s->p = p;
+	s->paramid = (IsA(c->principal, Param) && ((Param *) c->principal)->paramkind == PARAM_EXEC) ?
+		((Param *) c->principal)->paramid : -1;
 	s->full = ss->ps.qual;
 	s->rest = ExecInitQual(c->rest, &ss->ps);
 	if (!IsA(c->principal, Const))
