@@ -25,14 +25,16 @@ CREATE INDEX enrollments_content_idx ON lms.enrollments (content_id) INCLUDE (us
 
 ------------------------------------------------------------------------------
 -- lms.cache_stats() also counts the scans that skipped the per-row check
--- because the principal sees every row of the store (src/vis_exec.c)
+-- because the principal sees every row of the store, and those that ran it
+-- inline (src/vis_exec.c)
 ------------------------------------------------------------------------------
 
 DROP FUNCTION lms.cache_stats();
 CREATE FUNCTION lms.cache_stats(
 	OUT principals_cached integer, OUT memory_bytes bigint, OUT hits bigint,
 	OUT rebuilds bigint, OUT invalidations bigint, OUT last_invalidation timestamptz,
-	OUT last_rebuild_ms double precision, OUT shortcut_scans bigint)
+	OUT last_rebuild_ms double precision, OUT shortcut_scans bigint,
+	OUT inline_scans bigint)
 	RETURNS record
 	AS 'MODULE_PATHNAME', 'lms_cache_stats'
 	LANGUAGE C VOLATILE PARALLEL RESTRICTED;

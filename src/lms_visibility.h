@@ -83,6 +83,7 @@ typedef void (*VisRowFn) (void *arg, Datum *values, bool *nulls);
 
 extern Oid	vis_relid(const char *relname, bool missing_ok);
 extern Snapshot vis_snapshot(void);
+extern Snapshot vis_build_snapshot(bool xact_ok, bool *keep);
 extern void vis_load_forget(Oid relid);
 extern int	vis_scan(const char *relname, const char *indexname, int64 key,
 					 int natts, const char *const *attnames,
@@ -277,6 +278,27 @@ extern bool vis_result_has_user(VisResult *r, int64 user_id);
 extern int64 *vis_result_user_ids(VisResult *r, int *n);
 extern int64 *vis_result_content_ids(VisResult *r, int *n);
 
+/*
+ * vis_row_sees is vis_result_sees with the common case inline (dense users,
+ * unrestricted content): the per-row check of can_view_stats and of the
+ * policies' inline evaluation (vis_exec.c).
+ */
+static inline bool
+vis_row_sees(VisResult *r, int64 user_id, int64 content_id,
+			 bool has_context, int64 context_id)
+{
+	if (r->user_bits.slots != NULL && r->open_bits.slots != NULL)
+	{
+		if (!vis_bitmap_test(&r->user_bits, user_id))
+			return false;
+		if (vis_bitmap_test(&r->open_bits, content_id))
+			return true;
+		if (!r->any_restricted || !has_context)
+			return false;
+	}
+	return vis_result_sees(r, user_id, content_id, has_context, context_id);
+}
+
 /* explain_visibility (vis_explain.c): a list of VisExplainRow */
 typedef struct VisExplainRow
 {
@@ -297,6 +319,7 @@ extern void vis_cache_init(void);
 /* vis_exec.c */
 extern bool vis_row_shortcut;
 extern uint64 vis_shortcut_scans;
+extern uint64 vis_inline_scans;
 extern void vis_exec_init(void);
 extern VisResult *vis_cache_get(int64 principal);
 extern uint64 vis_cache_generation(void);
@@ -317,6 +340,7 @@ extern bool vis_flat_sees_all(const void *flat);
 extern bool vis_flat_sees(const void *flat, int64 user_id, int64 content_id,
 						  bool has_context, int64 context_id);
 extern VisResult *vis_cache_get_rows(int64 principal);
+extern void vis_cache_statement_start(void);
 extern uint64 vis_cache_epoch;
 extern bool vis_cache_last_kept;
 

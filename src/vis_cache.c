@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "lms_visibility.h"
@@ -42,6 +43,7 @@ typedef struct VisCacheEntry
 	int64		principal;
 	uint64		generation;		/* 0 = free slot */
 	bool		xact_local;		/* built from a transaction snapshot */
+	bool		statement_only; /* built in parallel mode: see vis_build_snapshot */
 	uint64		last_used;
 	MemoryContext cxt;
 	VisResult  *res;
@@ -67,6 +69,7 @@ static VisCacheEntry *last_hit = NULL;
 static uint64 generation = 1;
 static uint64 tick = 0;
 static bool any_xact_local = false;
+static bool any_statement_only = false;
 static Oid	proxy_oid = InvalidOid;
 
 /* observability */
@@ -258,6 +261,30 @@ sweep(void)
 }
 
 /*
+ * vis_cache_statement_start drops the entries kept for one statement only
+ * (built by the leader of a parallel query, from the statement's snapshot):
+ * at the start of the next statement, and at any lookup outside parallel
+ * mode.
+ */
+void
+vis_cache_statement_start(void)
+{
+	int			i;
+
+	if (!any_statement_only)
+		return;
+	for (i = 0; i < nentries; i++)
+		if (entries[i].statement_only)
+		{
+			vis_share_stale(entries[i].share);
+			entries[i].generation = 0;
+		}
+	vis_cache_epoch++;
+	last_hit = NULL;
+	any_statement_only = false;
+}
+
+/*
  * vis_cache_get returns U(p) and C(p) of a principal, from the cache or
  * freshly computed.  The result stays valid until the next call.
  */
@@ -269,11 +296,15 @@ vis_cache_get(int64 principal)
 	MemoryContext old;
 	VisResult  *res;
 	uint64		born;
+	Snapshot	snap;
+	bool		keep;
 	instr_time	start,
 				duration;
 	int			i;
 
 	vis_cache_last_kept = true;
+	if (any_statement_only && !IsInParallelMode())
+		vis_cache_statement_start();
 	if (last_hit && last_hit->principal == principal && last_hit->generation == generation)
 	{
 		stat_hits++;
@@ -300,7 +331,9 @@ vis_cache_get(int64 principal)
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	INSTR_TIME_SET_CURRENT(start);
-	res = vis_compute(principal, NULL, vis_snapshot());
+	snap = vis_build_snapshot(true, &keep);
+	res = vis_compute(principal, NULL, snap);
+	UnregisterSnapshot(snap);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	MemoryContextSwitchTo(old);
@@ -344,6 +377,9 @@ vis_cache_get(int64 principal)
 	e->principal = principal;
 	e->generation = generation;
 	e->xact_local = IsolationUsesXactSnapshot();
+	e->statement_only = !keep;
+	if (!keep)
+		any_statement_only = true;
 	e->last_used = ++tick;
 	e->cxt = cxt;
 	e->res = res;
@@ -397,8 +433,8 @@ Datum
 lms_cache_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	Datum		values[9];
+	bool		nulls[9] = {0};
 	int64		bytes = 0;
 	int			live = 0;
 	int			i;
@@ -423,7 +459,8 @@ lms_cache_stats(PG_FUNCTION_ARGS)
 		values[5] = TimestampTzGetDatum(stat_last_invalidation);
 	values[6] = Float8GetDatum(stat_last_rebuild_ms);
 	values[7] = Int64GetDatum((int64) vis_shortcut_scans);
-	/* the 0.1.0 definition has no shortcut_scans: it takes the first 7 */
+	values[8] = Int64GetDatum((int64) vis_inline_scans);
+	/* the 0.1.0 definition has neither of the last two: it takes the first 7 */
 	if (tupdesc->natts > lengthof(values))
 		elog(ERROR, "lms.cache_stats() returns more columns than this library knows");
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

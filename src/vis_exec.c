@@ -1,28 +1,34 @@
 /*-------------------------------------------------------------------------
  *
  * vis_exec.c
- *	  The executor side of the policies: a principal who sees every row of
- *	  the store skips the per-row check.
+ *	  The executor side of the policies: the per-row check of a scan of the
+ *	  store, done inline instead of through a function call.
  *
- * When the database holds one tenant, its platform_admin and
- * learner_manager see every user and every content item, hence every row
- * of lms.progress, lms.enrollments and lms.users: the foreign keys tie each
- * row to a user and a content item of that tenant.  For them the policy's
- * call can_view_stats(p, user_id, content_id, context_group_id) would only
- * decode three columns of every row to answer true.  At executor start we
- * put in front of such a scan's quals a guard that does not read the row:
+ * The policies call can_view_stats(p, user_id, content_id, context_group_id)
+ * (can_view_user(p, user_id) on lms.users) for every row.  At executor start,
+ * once the session's principal p is known, each scan of lms.progress,
+ * lms.enrollments and lms.users that applies the policy gets in front of
+ * its quals a guard:
  *
- *		principal argument = p, and nothing changed since (cache epoch)
- *			-> the row is visible; the scan's other quals still apply
+ *		principal argument = p, and nothing changed since executor start
+ *		(cache epoch, principal settings, current role)
+ *			-> the row rule of p, inline: the columns read straight from
+ *			   the scan's slot and tested against U(p) and C(p); the
+ *			   scan's other quals after it
  *		otherwise
  *			-> the original quals, unchanged, policy first
  *
  * so the answer is exactly the policy's whatever the argument turns out to
  * be (a correlated principal, another principal in a superuser's query, a
- * principal changed by a function inside the statement).  p is the
- * session's own principal, decided at executor start, and the guard is only
- * built on tables whose columns the foreign keys constrain; application
- * tables protected with lms.protect_table keep the per-row check.
+ * principal changed by a function inside the statement).
+ *
+ * When the database holds one tenant, its platform_admin and
+ * learner_manager see every user and every content item, hence every row:
+ * the foreign keys tie each row to a user and a content item of that
+ * tenant.  For them the guard alone decides and no column is read.  That
+ * only holds for the store's tables, whose columns the foreign keys
+ * constrain; application tables protected with lms.protect_table keep the
+ * function call.
  *
  * IDENTIFICATION
  *	  src/vis_exec.c
@@ -33,6 +39,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
@@ -46,6 +53,7 @@
 
 bool		vis_row_shortcut = true;
 uint64		vis_shortcut_scans = 0;
+uint64		vis_inline_scans = 0;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
@@ -53,15 +61,25 @@ static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static Oid	store_rel[3];		/* progress, enrollments, users */
 static const char *const store_relname[3] = {"progress", "enrollments", "users"};
 
-typedef struct Shortcut
+typedef struct PolicyScan
 {
 	ExprState  *guard;			/* principal argument = p; NULL: always */
 	int			paramid;		/* the argument is this executor param, or -1 */
 	int64		p;
 	ExprState  *rest;			/* the scan's other quals; NULL: none */
 	ExprState  *full;			/* the scan's quals as planned */
-	uint64		epoch;			/* vis_cache_epoch when p was found to see all */
-} Shortcut;
+	/* what p's row rule was decided under */
+	uint64		epoch;			/* vis_cache_epoch */
+	uint64		principal_epoch;	/* vis_principal_epoch */
+	void	   *stack;			/* vis_principal_stack() */
+	Oid			role;			/* GetOuterUserId() */
+	/* the row rule: NULL when p sees every row */
+	VisResult  *r;
+	AttrNumber	user_att;		/* the columns in the scan's slot */
+	AttrNumber	content_att;	/* 0: can_view_user */
+	AttrNumber	context_att;	/* 0: no context (a null constant) */
+	AttrNumber	max_att;
+} PolicyScan;
 
 static void
 forget_store_rels(Datum arg, Oid relid)
@@ -113,13 +131,28 @@ column_is(Node *node, Index scanrelid, List *indextlist, Oid relid, const char *
 }
 
 /*
- * policy_call returns the principal argument of clause when clause is the
- * policy's predicate over this scan's own key columns:
- * lms.can_view_stats(p, user_id, content_id, ...) on progress and
- * enrollments, lms.can_view_user(p, user_id) on users, with a principal
- * argument that reads no column and can be evaluated again freely.
+ * slot_attno returns the attribute number in the scan's slot of node, a
+ * bigint column of the scan (of the index, for an index-only scan), or 0
+ * for anything else.
  */
-static Expr *
+static AttrNumber
+slot_attno(Node *node, Index scanrelid)
+{
+	Var		   *v = (Var *) node;
+
+	if (node == NULL || !IsA(v, Var) || v->varlevelsup != 0 || v->vartype != INT8OID ||
+		v->varattno < 1 || (v->varno != scanrelid && v->varno != INDEX_VAR))
+		return 0;
+	return v->varattno;
+}
+
+/*
+ * policy_call returns the policy's predicate when clause is it over this
+ * scan's own key columns: lms.can_view_stats(p, user_id, content_id, ...) on
+ * progress and enrollments, lms.can_view_user(p, user_id) on users, with a
+ * principal argument that reads no column and can be evaluated again freely.
+ */
+static FuncExpr *
 policy_call(Node *clause, int which, Oid relid, Index scanrelid, List *indextlist)
 {
 	FuncExpr   *f = (FuncExpr *) clause;
@@ -146,18 +179,43 @@ policy_call(Node *clause, int which, Oid relid, Index scanrelid, List *indextlis
 		return NULL;
 	if (nargs == 4 && !column_is(lthird(f->args), scanrelid, indextlist, relid, "content_id"))
 		return NULL;
-	return (Expr *) principal;
+	return f;
+}
+
+/*
+ * row_visible applies p's row rule to the row in the scan's slot, as
+ * can_view_stats and can_view_user do with their arguments.
+ */
+static inline bool
+row_visible(PolicyScan *s, TupleTableSlot *slot)
+{
+	int64		user_id;
+	int64		content_id;
+	bool		has_context;
+
+	slot_getsomeattrs(slot, s->max_att);
+	if (slot->tts_isnull[s->user_att - 1])
+		return false;
+	user_id = DatumGetInt64(slot->tts_values[s->user_att - 1]);
+	if (s->content_att == 0)
+		return vis_result_has_user(s->r, user_id);
+	if (slot->tts_isnull[s->content_att - 1])
+		return false;
+	content_id = DatumGetInt64(slot->tts_values[s->content_att - 1]);
+	has_context = s->context_att > 0 && !slot->tts_isnull[s->context_att - 1];
+	return vis_row_sees(s->r, user_id, content_id, has_context,
+						has_context ? DatumGetInt64(slot->tts_values[s->context_att - 1]) : 0);
 }
 
 static Datum
-shortcut_eval(ExprState *state, ExprContext *econtext, bool *isnull)
+policy_eval(ExprState *state, ExprContext *econtext, bool *isnull)
 {
-	Shortcut   *s = (Shortcut *) state->evalfunc_private;
-
+	PolicyScan *s = (PolicyScan *) state->evalfunc_private;
 	bool		same;
 
 	*isnull = false;
-	if (s->epoch != vis_cache_epoch)
+	if (s->epoch != vis_cache_epoch || s->principal_epoch != vis_principal_epoch ||
+		s->stack != vis_principal_stack() || s->role != GetOuterUserId())
 		return BoolGetDatum(ExecQual(s->full, econtext));
 	if (s->guard == NULL)
 		same = true;
@@ -170,14 +228,18 @@ shortcut_eval(ExprState *state, ExprContext *econtext, bool *isnull)
 	}
 	else
 		same = ExecQual(s->guard, econtext);
-	return BoolGetDatum(ExecQual(same ? s->rest : s->full, econtext));
+	if (!same)
+		return BoolGetDatum(ExecQual(s->full, econtext));
+	if (s->r != NULL && !row_visible(s, econtext->ecxt_scantuple))
+		return BoolGetDatum(false);
+	return BoolGetDatum(ExecQual(s->rest, econtext));
 }
 
 /* A scan whose quals hold the policy's predicate */
 typedef struct Candidate
 {
 	ScanState  *ss;
-	Expr	   *principal;		/* the predicate's principal argument */
+	FuncExpr   *call;			/* the predicate */
 	List	   *rest;			/* the scan's other quals */
 } Candidate;
 
@@ -206,14 +268,14 @@ find_candidate(ScanState *ss)
 	foreach(lc, scan->plan.qual)
 	{
 		Node	   *clause = lfirst(lc);
-		Expr	   *arg = (c == NULL) ?
+		FuncExpr   *call = (c == NULL) ?
 			policy_call(clause, which, relid, scan->scanrelid, indextlist) : NULL;
 
-		if (arg != NULL)
+		if (call != NULL)
 		{
 			c = palloc0(sizeof(Candidate));
 			c->ss = ss;
-			c->principal = arg;
+			c->call = call;
 		}
 		else
 			rest = lappend(rest, clause);
@@ -241,28 +303,52 @@ find_candidates(PlanState *ps, void *context)
 	return planstate_tree_walker(ps, find_candidates, context);
 }
 
-/* guard_scan puts the guard of principal p in front of a candidate's quals */
+/*
+ * guard_scan puts the guard of principal p in front of a candidate's quals,
+ * with p's row rule inline unless r sees every row.
+ */
 static void
-guard_scan(Candidate *c, int64 p)
+guard_scan(Candidate *c, int64 p, VisResult *r)
 {
 	ScanState  *ss = c->ss;
-	Shortcut   *s;
+	Scan	   *scan = (Scan *) ss->ps.plan;
+	Expr	   *principal = linitial(c->call->args);
+	PolicyScan *s;
 	ExprState  *state;
 
-	if (IsA(c->principal, Const) &&
-		(((Const *) c->principal)->constisnull || DatumGetInt64(((Const *) c->principal)->constvalue) != p))
+	if (IsA(principal, Const) &&
+		(((Const *) principal)->constisnull || DatumGetInt64(((Const *) principal)->constvalue) != p))
 		return;
-	s = palloc0(sizeof(Shortcut));
+	s = palloc0(sizeof(PolicyScan));
+	if (!r->sees_all)
+	{
+		Node	   *context = list_length(c->call->args) == 4 ? lfourth(c->call->args) : NULL;
+
+		s->r = r;
+		s->user_att = slot_attno(lsecond(c->call->args), scan->scanrelid);
+		s->content_att = list_length(c->call->args) == 4 ?
+			slot_attno(lthird(c->call->args), scan->scanrelid) : 0;
+		s->context_att = context ? slot_attno(context, scan->scanrelid) : 0;
+		/* a context that is neither a column nor a null constant: no inline */
+		if (s->user_att == 0 || (list_length(c->call->args) == 4 && s->content_att == 0) ||
+			(context != NULL && s->context_att == 0 &&
+			 !(IsA(context, Const) && ((Const *) context)->constisnull)))
+			return;
+		s->max_att = Max(s->user_att, Max(s->content_att, s->context_att));
+	}
 	s->epoch = vis_cache_epoch;
+	s->principal_epoch = vis_principal_epoch;
+	s->stack = vis_principal_stack();
+	s->role = GetOuterUserId();
 	s->p = p;
-	s->paramid = (IsA(c->principal, Param) && ((Param *) c->principal)->paramkind == PARAM_EXEC) ?
-		((Param *) c->principal)->paramid : -1;
+	s->paramid = (IsA(principal, Param) && ((Param *) principal)->paramkind == PARAM_EXEC) ?
+		((Param *) principal)->paramid : -1;
 	s->full = ss->ps.qual;
 	s->rest = ExecInitQual(c->rest, &ss->ps);
-	if (!IsA(c->principal, Const))
+	if (!IsA(principal, Const))
 	{
 		Expr	   *eq = (Expr *) makeFuncExpr(F_INT8EQ, BOOLOID,
-											   list_make2(copyObject(c->principal),
+											   list_make2(copyObject(principal),
 														  makeConst(INT8OID, -1, InvalidOid, sizeof(int64),
 																	Int64GetDatum(p), false, FLOAT8PASSBYVAL)),
 											   InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
@@ -273,18 +359,21 @@ guard_scan(Candidate *c, int64 p)
 	state->flags = EEO_FLAG_IS_QUAL;
 	state->expr = (Expr *) ss->ps.plan->qual;
 	state->parent = &ss->ps;
-	state->evalfunc = shortcut_eval;
+	state->evalfunc = policy_eval;
 	state->evalfunc_private = s;
 	ss->ps.qual = state;
-	vis_shortcut_scans++;
+	if (r->sees_all)
+		vis_shortcut_scans++;
+	else
+		vis_inline_scans++;
 }
 
 /*
  * vis_executor_start: after the standard executor start, guard the scans
- * of the store that apply the policy, when the session's principal sees
- * every row.  The principal and its visibility are only looked at when
- * some scan applies the policy (not for writes, nor for queries that
- * bypass row-level security).
+ * of the store that apply the policy.  The principal and its visibility
+ * are only looked at when some scan applies the policy (not for writes,
+ * nor for queries that bypass row-level security).  A result the cache did
+ * not keep (born stale) is left to the function calls.
  */
 static void
 vis_executor_start(QueryDesc *queryDesc, int eflags)
@@ -300,15 +389,16 @@ vis_executor_start(QueryDesc *queryDesc, int eflags)
 	else
 		standard_ExecutorStart(queryDesc, eflags);
 
+	vis_cache_statement_start();
 	if (!vis_row_shortcut || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || queryDesc->planstate == NULL)
 		return;
 	old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
 	find_candidates(queryDesc->planstate, &candidates);
 	if (candidates != NIL && vis_current_principal_quiet(&p) &&
-		(r = vis_cache_get_rows(p)) != NULL && r->sees_all)
+		(r = vis_cache_get_rows(p)) != NULL && vis_cache_last_kept)
 	{
 		foreach(lc, candidates)
-			guard_scan(lfirst(lc), p);
+			guard_scan(lfirst(lc), p, r);
 	}
 	MemoryContextSwitchTo(old);
 }

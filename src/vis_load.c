@@ -14,8 +14,10 @@
 #include "access/genam.h"
 #include "access/relation.h"
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "storage/lmgr.h"
 #include "utils/fmgroids.h"
@@ -49,9 +51,10 @@ vis_relid(const char *relname, bool missing_ok)
 }
 
 /*
- * vis_snapshot returns the snapshot the engine reads the store with: the
- * active snapshot of the running statement, so a computation sees what the
- * statement sees (its own transaction's earlier changes included).
+ * vis_snapshot returns the snapshot a one-off computation reads the store
+ * with (explain_visibility): the active snapshot of the running statement,
+ * so it sees what the statement sees (its own transaction's earlier changes
+ * included).
  */
 Snapshot
 vis_snapshot(void)
@@ -59,6 +62,42 @@ vis_snapshot(void)
 	if (ActiveSnapshotSet())
 		return GetActiveSnapshot();
 	return GetTransactionSnapshot();
+}
+
+/*
+ * vis_build_snapshot returns, registered (the caller unregisters it), the
+ * snapshot to build something kept beyond the running statement: a cache
+ * entry, the role map.  What is kept must not come from a snapshot older
+ * than the invalidations already received, or it would outlive a change it
+ * does not reflect: a cursor fetched after a revocation made in its own
+ * transaction, a statement whose snapshot predates a commit whose
+ * invalidation arrived before the build.  Hence:
+ *	 - READ COMMITTED: the latest snapshot, the transaction's own earlier
+ *	   changes included;
+ *	 - REPEATABLE READ and SERIALIZABLE, when xact_ok: the transaction's
+ *	   snapshot (the cache drops what it built from it at transaction end);
+ *	 - a parallel worker, which lives for one statement: the statement's;
+ *	 - the leader in parallel mode, where no snapshot may be taken: the
+ *	   statement's, and *keep is false: keep it for this statement only.
+ */
+Snapshot
+vis_build_snapshot(bool xact_ok, bool *keep)
+{
+	Snapshot	snap;
+
+	*keep = true;
+	if (IsParallelWorker())
+		snap = vis_snapshot();
+	else if (IsInParallelMode())
+	{
+		snap = vis_snapshot();
+		*keep = false;
+	}
+	else if (xact_ok && IsolationUsesXactSnapshot())
+		snap = GetTransactionSnapshot();
+	else
+		snap = GetLatestSnapshot();
+	return RegisterSnapshot(snap);
 }
 
 /*

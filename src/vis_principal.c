@@ -18,6 +18,7 @@
 #include "utils/guc_tables.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "lms_visibility.h"
 
@@ -123,9 +124,9 @@ vis_principal_init(void)
 							0,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("lms.row_shortcut",
-							 "Skip the per-row check for a principal who sees every row of the store.",
-							 "Only in a database of one tenant, for its platform_admin and "
-							 "learner_manager; the answer is the same either way.",
+							 "Run the policies' per-row check inline in scans of the store.",
+							 "A principal who sees every row (the platform_admin and learner_manager "
+							 "of a database of one tenant) skips it; the answer is the same either way.",
 							 &vis_row_shortcut,
 							 true,
 							 PGC_SUSET,
@@ -206,6 +207,8 @@ role_lookup(Oid role)
 		static const char *const trusted_cols[] = {"role"};
 		HASHCTL		ctl;
 		uint64		born = vis_cache_generation();
+		bool		keep;
+		Snapshot	snap;
 
 		if (RoleMapContext == NULL)
 			RoleMapContext = AllocSetContextCreate(vis_cache_context(), "lms_visibility roles",
@@ -217,11 +220,13 @@ role_lookup(Oid role)
 		ctl.hcxt = RoleMapContext;
 		role_map = hash_create("lms_visibility roles", 16, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		/* the bindings as last committed, whatever the isolation level */
+		snap = vis_build_snapshot(false, &keep);
 		PG_TRY();
 		{
-			vis_scan("role_bindings", NULL, 0, 2, binding_cols, vis_snapshot(),
+			vis_scan("role_bindings", NULL, 0, 2, binding_cols, snap,
 					 role_binding_row, NULL);
-			vis_scan("trusted_roles", NULL, 0, 1, trusted_cols, vis_snapshot(),
+			vis_scan("trusted_roles", NULL, 0, 1, trusted_cols, snap,
 					 trusted_role_row, NULL);
 		}
 		PG_CATCH();
@@ -230,8 +235,9 @@ role_lookup(Oid role)
 			PG_RE_THROW();
 		}
 		PG_END_TRY();
-		/* born stale: use it for this call, load again next time */
-		role_map_generation = (born == vis_cache_generation()) ? born : 0;
+		UnregisterSnapshot(snap);
+		/* born stale, or for this statement only: load again next time */
+		role_map_generation = (born == vis_cache_generation() && keep) ? born : 0;
 	}
 	return hash_search(role_map, &role, HASH_FIND, NULL);
 }

@@ -310,19 +310,8 @@ lms_can_view_stats(PG_FUNCTION_ARGS)
 	user_id = PG_GETARG_INT64(1);
 	content_id = PG_GETARG_INT64(2);
 	has_context = !PG_ARGISNULL(3);
-
-	/* the common case inline: dense users and unrestricted content */
-	if (r->user_bits.slots != NULL && r->open_bits.slots != NULL)
-	{
-		if (!vis_bitmap_test(&r->user_bits, user_id))
-			PG_RETURN_BOOL(false);
-		if (vis_bitmap_test(&r->open_bits, content_id))
-			PG_RETURN_BOOL(true);
-		if (!r->any_restricted || !has_context)
-			PG_RETURN_BOOL(false);
-	}
-	PG_RETURN_BOOL(vis_result_sees(r, user_id, content_id, has_context,
-								   has_context ? PG_GETARG_INT64(3) : 0));
+	PG_RETURN_BOOL(vis_row_sees(r, user_id, content_id, has_context,
+								has_context ? PG_GETARG_INT64(3) : 0));
 }
 
 PG_FUNCTION_INFO_V1(lms_explain_visibility);

@@ -1,9 +1,11 @@
 -- Property tests on a generated platform: the C engine against the
 -- independent plain-SQL implementation of bench/plain_rules.sql, row by
--- row; can_view_stats against visible_users x accessible_content; and
--- explain_visibility against can_view_stats on every row of the sample.
+-- row; can_view_stats against visible_users x accessible_content;
+-- explain_visibility against can_view_stats on every row of the sample; and
+-- the policies, as each principal meets them, against the same rule, with
+-- the row rule inline (src/vis_exec.c) in each kind of scan and without.
 BEGIN;
-SELECT plan(8);
+SELECT plan(14);
 \set QUIET 1
 \i sample/platform.sql
 \i bench/plain_rules.sql
@@ -112,6 +114,90 @@ SELECT is((SELECT count(*)::int FROM verdicts v WHERE v.c_engine IS DISTINCT FRO
 SELECT is((SELECT count(*)::int FROM verdicts v WHERE v.c_engine AND v.context_group_id IS NULL
 		   AND (SELECT restricted FROM lms.accessible_content(v.p) a WHERE a.content_id = v.content_id)),
 	0, 'no row with a null context is visible through a restricted grant only');
+
+-- the policies as each principal meets them: a trusted role acting for
+-- one principal after another, one statement each, as an application does
+CREATE ROLE prop_app;
+SELECT lms.trust_role('prop_app');
+CREATE TEMP TABLE seen (pass text, p bigint, tbl text, user_id bigint, content_id bigint, context_group_id bigint);
+GRANT SELECT ON principals TO prop_app;
+GRANT INSERT ON seen TO prop_app;
+-- each pass reads progress in its own way: passes(pass, qual)
+CREATE TEMP TABLE passes (pass text, qual text, inline_scans bigint, plan text);
+INSERT INTO passes (pass, qual) VALUES ('sequential', 'true'), ('user index', 'user_id > 0'),
+	('content index', 'content_id = ANY (lms.accessible_content_ids())'), ('function call', 'true');
+GRANT SELECT, UPDATE ON passes TO prop_app;
+CREATE FUNCTION pg_temp.as_each_principal(name text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	q bigint;
+	cond text := (SELECT qual FROM passes WHERE pass = name);
+	before bigint := (SELECT inline_scans FROM lms.cache_stats());
+	shown text := '';
+	line text;
+BEGIN
+	FOR q IN SELECT p FROM principals ORDER BY p LOOP
+		PERFORM set_config('lms.principal', q::text, true);
+		EXECUTE format('INSERT INTO seen SELECT %L, %s, %L, user_id, content_id, context_group_id FROM lms.progress WHERE %s',
+					   name, q, 'progress', cond);
+		INSERT INTO seen SELECT name, q, 'enrollments', user_id, content_id, NULL FROM lms.enrollments;
+		INSERT INTO seen SELECT name, q, 'users', user_id, NULL, NULL FROM lms.users;
+	END LOOP;
+	UPDATE passes SET inline_scans = (SELECT inline_scans FROM lms.cache_stats()) - before WHERE pass = name;
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT user_id, content_id, context_group_id FROM lms.progress WHERE ' || cond LOOP
+		shown := shown || line || E'\n';
+	END LOOP;
+	UPDATE passes SET plan = shown WHERE pass = name;
+	PERFORM set_config('lms.principal', '', true);
+END $$;
+ANALYZE lms.progress;
+ANALYZE lms.enrollments;
+ANALYZE lms.users;
+SET ROLE prop_app;
+SELECT pg_temp.as_each_principal('sequential');
+SET LOCAL enable_seqscan = off;
+SET LOCAL enable_bitmapscan = off;
+SELECT pg_temp.as_each_principal('user index');
+SELECT pg_temp.as_each_principal('content index');
+RESET ROLE;
+RESET enable_seqscan;
+RESET enable_bitmapscan;
+SET LOCAL lms.row_shortcut = off;
+SET ROLE prop_app;
+SELECT pg_temp.as_each_principal('function call');
+RESET ROLE;
+RESET lms.row_shortcut;
+-- what the rule lets each principal see, table by table
+CREATE TEMP TABLE expected AS
+	SELECT p, 'progress' AS tbl, user_id, content_id, context_group_id FROM verdicts WHERE plain
+	UNION ALL
+	SELECT pr.p, 'enrollments', e.user_id, e.content_id, NULL FROM principals pr, lms.enrollments e
+	WHERE EXISTS (SELECT 1 FROM plain_u pu WHERE pu.p = pr.p AND pu.user_id = e.user_id)
+	  AND EXISTS (SELECT 1 FROM plain_c pc WHERE pc.p = pr.p AND pc.content_id = e.content_id AND pc.ctx IS NULL)
+	UNION ALL
+	SELECT pu.p, 'users', pu.user_id, NULL, NULL FROM plain_u pu JOIN lms.users USING (user_id);
+
+SELECT results_eq($$SELECT pass, inline_scans > 0 FROM passes ORDER BY pass$$,
+	$$VALUES ('content index', true), ('function call', false), ('sequential', true), ('user index', true)$$,
+	'the passes ran their scans inline, except with lms.row_shortcut = off');
+SELECT is((SELECT inline_scans FROM passes WHERE pass = 'sequential'), 3 * (SELECT count(*) FROM principals),
+	'every scan of every principal ran the rule inline (no principal sees every row of three tenants)');
+SELECT results_eq($$SELECT pass, plan ~ 'Seq Scan on progress', plan ~ 'Index Only Scan using progress_pkey',
+		plan ~ 'Index Only Scan using progress_content_idx' FROM passes ORDER BY pass$$,
+	$$VALUES ('content index', false, false, true), ('function call', true, false, false),
+			 ('sequential', true, false, false), ('user index', false, true, false)$$,
+	'the passes read progress by a sequential scan and by index-only scans of both indexes');
+SELECT is((SELECT count(*)::int FROM passes x WHERE EXISTS (
+		(SELECT p, tbl, user_id, content_id, context_group_id FROM seen WHERE pass = x.pass
+		 EXCEPT ALL SELECT * FROM expected)
+		UNION ALL
+		(SELECT * FROM expected
+		 EXCEPT ALL SELECT p, tbl, user_id, content_id, context_group_id FROM seen WHERE pass = x.pass))),
+	0, 'in every pass, each principal sees exactly the rows of the plain-SQL rule in progress, enrollments and users');
+SELECT cmp_ok((SELECT count(*)::int FROM expected WHERE tbl = 'progress' AND context_group_id IS NOT NULL
+			   AND (p, content_id) IN (SELECT p, content_id FROM plain_c WHERE ctx IS NOT NULL)), '>', 0,
+	'some of those rows are visible through a grant restricted to their context group');
+SELECT cmp_ok((SELECT count(*)::int FROM (SELECT DISTINCT p FROM expected WHERE tbl = 'enrollments') x), '>', 5,
+	'and enrollments are visible to several principals');
 
 SELECT is((SELECT count(*)::int FROM (
 			-- the sample's principals and rows first (OFFSET 0: explain runs on these only)
