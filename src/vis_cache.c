@@ -128,6 +128,25 @@ vis_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
+ * drop_entries marks stale the entries built from a transaction's snapshot
+ * (xact_local) or else those kept for one statement (statement_only).
+ */
+static void
+drop_entries(bool xact_local)
+{
+	int			i;
+
+	for (i = 0; i < nentries; i++)
+		if (xact_local ? entries[i].xact_local : entries[i].statement_only)
+		{
+			vis_share_stale(entries[i].share);
+			entries[i].generation = 0;
+		}
+	vis_cache_epoch++;
+	last_hit = NULL;
+}
+
+/*
  * vis_xact_callback drops what a failed transaction may have built from
  * its own rows, and what a snapshot-isolated transaction built from its
  * snapshot.
@@ -135,8 +154,6 @@ vis_relcache_callback(Datum arg, Oid relid)
 static void
 vis_xact_callback(XactEvent event, void *arg)
 {
-	int			i;
-
 	switch (event)
 	{
 		case XACT_EVENT_ABORT:
@@ -148,17 +165,8 @@ vis_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
 			if (any_xact_local)
-			{
-				for (i = 0; i < nentries; i++)
-					if (entries[i].xact_local)
-					{
-						vis_share_stale(entries[i].share);
-						entries[i].generation = 0;
-					}
-				vis_cache_epoch++;
-				last_hit = NULL;
-				any_xact_local = false;
-			}
+				drop_entries(true);
+			any_xact_local = false;
 			break;
 		default:
 			break;
@@ -269,18 +277,8 @@ sweep(void)
 void
 vis_cache_statement_start(void)
 {
-	int			i;
-
-	if (!any_statement_only)
-		return;
-	for (i = 0; i < nentries; i++)
-		if (entries[i].statement_only)
-		{
-			vis_share_stale(entries[i].share);
-			entries[i].generation = 0;
-		}
-	vis_cache_epoch++;
-	last_hit = NULL;
+	if (any_statement_only)
+		drop_entries(false);
 	any_statement_only = false;
 }
 

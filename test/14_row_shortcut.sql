@@ -126,24 +126,16 @@ BEGIN
 	END LOOP;
 	RETURN n;
 END $$;
+-- opens a cursor as the coach, fetches one row, revokes the coach's role
+\set revoke_under_cursor 'SET ROLE x_coach; DECLARE cur CURSOR FOR SELECT user_id FROM lms.progress; MOVE cur; RESET ROLE; DELETE FROM lms.group_roles WHERE user_id = 104; SET ROLE x_coach;'
 SAVEPOINT cursor_open;
-SET ROLE x_coach;
-DECLARE cur CURSOR FOR SELECT user_id FROM lms.progress;
-MOVE cur;
-RESET ROLE;
-DELETE FROM lms.group_roles WHERE user_id = 104;
-SET ROLE x_coach;
+:revoke_under_cursor
 SELECT is(pg_temp.fetch_rest('cur'), 0, 'the coach''s role revoked while its cursor is open: no row after it');
 SELECT is((SELECT count(*) FROM lms.progress), 0::bigint, 'and the next statement sees none');
 RESET ROLE;
 ROLLBACK TO cursor_open;
 SET LOCAL lms.row_shortcut = off;
-SET ROLE x_coach;
-DECLARE cur CURSOR FOR SELECT user_id FROM lms.progress;
-MOVE cur;
-RESET ROLE;
-DELETE FROM lms.group_roles WHERE user_id = 104;
-SET ROLE x_coach;
+:revoke_under_cursor
 SELECT is(pg_temp.fetch_rest('cur'), 0, 'the same through the function calls');
 SELECT is((SELECT count(*) FROM lms.progress), 0::bigint, 'and the next statement sees none');
 RESET ROLE;
