@@ -6,7 +6,7 @@
 -- inside the statement, a revocation while a cursor is open, parallel
 -- plans, application tables.
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 \set QUIET 1
 \i sample/platform.sql
 CREATE ROLE x_admin;
@@ -138,6 +138,20 @@ SET LOCAL lms.row_shortcut = off;
 :revoke_under_cursor
 SELECT is(pg_temp.fetch_rest('cur'), 0, 'the same through the function calls');
 SELECT is((SELECT count(*) FROM lms.progress), 0::bigint, 'and the next statement sees none');
+RESET ROLE;
+ROLLBACK TO cursor_open;
+
+-- the same for a binding: the role map reloaded during the fetch must not
+-- be an old one either
+SET ROLE x_coach;
+DECLARE cur CURSOR FOR SELECT user_id FROM lms.progress;
+MOVE cur;
+RESET ROLE;
+SELECT lms.unbind_role('x_coach');
+SET ROLE x_coach;
+SELECT throws_ok('FETCH ALL FROM cur', '42501', NULL, 'a binding revoked while its cursor is open: the next fetch is refused');
+SELECT is(lms.current_principal(), NULL, 'the role acts for no principal any more');
+SELECT is((SELECT count(*) FROM lms.progress), 0::bigint, 'and sees no row');
 RESET ROLE;
 ROLLBACK TO cursor_open;
 
