@@ -6,7 +6,7 @@
 -- inside the statement, a revocation while a cursor is open, parallel
 -- plans, application tables.
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 \set QUIET 1
 \i sample/platform.sql
 CREATE ROLE x_admin;
@@ -108,6 +108,31 @@ SELECT is((SELECT count(*) FROM lms.progress), 11::bigint, 'the group admin of S
 SELECT is((SELECT c FROM (SELECT pg_temp.act_for_coach() AS s, (SELECT count(*) FROM lms.progress) AS c) x),
 	3::bigint, 'a principal changed inside the statement gets its own answer, from a narrow principal too');
 RESET lms.principal;
+RESET ROLE;
+
+-- one cached plan (PL/pgSQL's, generic after the fifth run), run for one
+-- principal after another: each run decides for its own principal
+CREATE TEMP TABLE prepared_runs (p bigint, n bigint);
+GRANT INSERT, SELECT ON prepared_runs TO x_app;
+CREATE FUNCTION pg_temp.run_prepared(q bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM set_config('lms.principal', q::text, true);
+	INSERT INTO prepared_runs SELECT q, count(*) FROM lms.progress;
+END $$;
+SET ROLE x_app;
+SELECT pg_temp.run_prepared(q) FROM (VALUES (103), (104), (101), (103), (104), (101), (103), (104), (101)) v(q);
+RESET lms.principal;
+RESET ROLE;
+SELECT results_eq('SELECT DISTINCT p, n FROM prepared_runs ORDER BY p',
+	$$VALUES (101::bigint, 16::bigint), (103, 11), (104, 3)$$,
+	'the same statement, run again and again for changing principals, gives each its own count');
+-- two scans of the store in one statement, each with its own guard
+SET ROLE x_coach;
+SELECT is((SELECT count(*) FROM lms.progress a JOIN lms.progress b USING (user_id)),
+	(SELECT count(*) FROM lms.progress a JOIN lms.progress b USING (user_id)
+	 WHERE lms.can_view_stats(104, a.user_id, a.content_id, a.context_group_id)
+	   AND lms.can_view_stats(104, b.user_id, b.content_id, b.context_group_id)),
+	'a self-join applies the rule to both sides');
 RESET ROLE;
 
 -- a revocation inside the transaction while a cursor is open: the fetches
