@@ -225,6 +225,10 @@ typedef struct VisBitmap
 {
 	uint32		mask;			/* slots - 1; no slots: not built */
 	VisBitChunk *slots;
+	/* the same bits in one array, when the chunks span a short range */
+	uint64	   *flat;			/* NULL: look the chunks up */
+	int64		flat_base;		/* the id of the first bit */
+	uint64		flat_bits;
 } VisBitmap;
 
 extern bool vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt);
@@ -234,8 +238,17 @@ static inline bool
 vis_bitmap_test(const VisBitmap *bm, int64 id)
 {
 	int64		key = id >> VIS_CHUNK_SHIFT;
-	uint32		h = vis_chunk_hash(key) & bm->mask;
-	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
+	uint32		h;
+	uint32		off;
+
+	if (bm->flat != NULL)
+	{
+		uint64		bit = (uint64) id - (uint64) bm->flat_base;
+
+		return bit < bm->flat_bits && ((bm->flat[bit >> 6] >> (bit & 63)) & 1);
+	}
+	h = vis_chunk_hash(key) & bm->mask;
+	off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
 
 	for (;;)
 	{

@@ -154,13 +154,22 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 	VisIdSet   *chunks = vis_idset_create(CurrentMemoryContext, 64);
 	uint32		slots = 4;
 	uint64		i;
+	int64		lo,
+				hi,
+				nkeys;
 
 	bm->mask = 0;
 	bm->slots = NULL;
+	bm->flat = NULL;
 	if (n == 0)
 		return false;
+	lo = hi = ids[0];
 	for (i = 0; i < n; i++)
+	{
 		vis_idset_add(chunks, ids[i] >> VIS_CHUNK_SHIFT);
+		lo = Min(lo, ids[i]);
+		hi = Max(hi, ids[i]);
+	}
 	if (n / chunks->members < 16)
 		return false;
 	while (slots < chunks->members * 2)
@@ -169,6 +178,26 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 	bm->slots = MemoryContextAllocZero(cxt, slots * sizeof(VisBitChunk));
 	for (i = 0; i < n; i++)
 		bitmap_set(bm, ids[i], cxt);
+
+	/*
+	 * When the chunks lie close together (at most twice as many chunk
+	 * ranges as chunks), the same bits in one array: a test is then one
+	 * load instead of a probe of the chunk table and a load.  The chunks
+	 * stay, for sharing with parallel workers (vis_share.c).
+	 */
+	nkeys = (hi >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT) + 1;
+	if (nkeys <= 2 * (int64) chunks->members)
+	{
+		bm->flat_base = (lo >> VIS_CHUNK_SHIFT) << VIS_CHUNK_SHIFT;
+		bm->flat_bits = (uint64) nkeys << VIS_CHUNK_SHIFT;
+		bm->flat = MemoryContextAllocExtended(cxt, bm->flat_bits / 8, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		for (i = 0; i < n; i++)
+		{
+			uint64		off = (uint64) ids[i] - (uint64) bm->flat_base;
+
+			bm->flat[off >> 6] |= UINT64CONST(1) << (off & 63);
+		}
+	}
 	return true;
 }
 
