@@ -27,3 +27,7 @@ PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object includes the one header (PGXS tracks no header dependencies
+# unless the server was configured with --enable-depend)
+$(OBJS) $(OBJS:.o=.bc): src/lms_visibility.h
