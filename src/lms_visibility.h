@@ -284,33 +284,11 @@ typedef struct VisResult
 
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap);
 extern char *vis_source_label(VisResult *r, const VisSource *src);
-extern bool vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
-							bool has_context, int64 context_id);
+extern bool vis_result_grant_sees(VisResult *r, int64 content_id,
+								  bool has_context, int64 context_id);
 extern VisGrant *vis_result_grant(VisResult *r, int64 content_id);
-extern bool vis_result_has_user(VisResult *r, int64 user_id);
 extern int64 *vis_result_user_ids(VisResult *r, int *n);
 extern int64 *vis_result_content_ids(VisResult *r, int *n);
-
-/*
- * vis_row_sees is vis_result_sees with the common case inline (dense users,
- * unrestricted content): the per-row check of can_view_stats and of the
- * policies' inline evaluation (vis_exec.c).
- */
-static inline bool
-vis_row_sees(VisResult *r, int64 user_id, int64 content_id,
-			 bool has_context, int64 context_id)
-{
-	if (r->user_bits.slots != NULL && r->open_bits.slots != NULL)
-	{
-		if (!vis_bitmap_test(&r->user_bits, user_id))
-			return false;
-		if (vis_bitmap_test(&r->open_bits, content_id))
-			return true;
-		if (!r->any_restricted || !has_context)
-			return false;
-	}
-	return vis_result_sees(r, user_id, content_id, has_context, context_id);
-}
 
 /* explain_visibility (vis_explain.c): a list of VisExplainRow */
 typedef struct VisExplainRow
@@ -353,6 +331,41 @@ extern bool vis_flat_sees_all(const void *flat);
 extern bool vis_flat_sees(const void *flat, int64 user_id, int64 content_id,
 						  bool has_context, int64 context_id);
 extern VisResult *vis_cache_get_rows(int64 principal);
+/* vis_result_has_user tells whether user_id is in U(p) */
+static inline bool
+vis_result_has_user(VisResult *r, int64 user_id)
+{
+	if (r->flat != NULL)
+		return vis_flat_has_user(r->flat, user_id);
+	if (r->user_bits.slots != NULL)
+		return vis_bitmap_test(&r->user_bits, user_id);
+	return vis_idset_has(r->users, user_id);
+}
+
+/*
+ * vis_result_sees applies the row rule of SPEC.md 4: the user is in U(p)
+ * and some grant of the content is unrestricted or lists the context group.
+ * Inline, for the per-row checks (can_view_stats, vis_exec.c): the common
+ * case is two bit tests.
+ */
+static inline bool
+vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
+				bool has_context, int64 context_id)
+{
+	if (r->flat != NULL)
+		return vis_flat_sees(r->flat, user_id, content_id, has_context, context_id);
+	if (!vis_result_has_user(r, user_id))
+		return false;
+	if (r->open_bits.slots != NULL)
+	{
+		if (vis_bitmap_test(&r->open_bits, content_id))
+			return true;
+		if (!r->any_restricted || !has_context)
+			return false;
+	}
+	return vis_result_grant_sees(r, content_id, has_context, context_id);
+}
+
 extern void vis_cache_statement_start(void);
 extern uint64 vis_cache_epoch;
 extern bool vis_cache_last_kept;

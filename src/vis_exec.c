@@ -203,8 +203,8 @@ row_visible(PolicyScan *s, TupleTableSlot *slot)
 		return false;
 	content_id = DatumGetInt64(slot->tts_values[s->content_att - 1]);
 	has_context = s->context_att > 0 && !slot->tts_isnull[s->context_att - 1];
-	return vis_row_sees(s->r, user_id, content_id, has_context,
-						has_context ? DatumGetInt64(slot->tts_values[s->context_att - 1]) : 0);
+	return vis_result_sees(s->r, user_id, content_id, has_context,
+						   has_context ? DatumGetInt64(slot->tts_values[s->context_att - 1]) : 0);
 }
 
 static Datum

@@ -1091,42 +1091,17 @@ vis_result_content_ids(VisResult *r, int *n)
 }
 
 /*
- * vis_result_has_user tells whether user_id is in U(p).
+ * vis_result_grant_sees is the content half of the row rule (vis_result_sees
+ * in lms_visibility.h) past the bitmap of unrestricted grants: some grant of
+ * the content is unrestricted or lists the context group (a null context
+ * never qualifies).
  */
 bool
-vis_result_has_user(VisResult *r, int64 user_id)
+vis_result_grant_sees(VisResult *r, int64 content_id, bool has_context, int64 context_id)
 {
-	if (r->flat != NULL)
-		return vis_flat_has_user(r->flat, user_id);
-	if (r->user_bits.slots != NULL)
-		return vis_bitmap_test(&r->user_bits, user_id);
-	return idset_lookup(r->users, user_id) != NULL;
-}
-
-/*
- * vis_result_sees applies the row rule of SPEC.md 4: the user is in U(p)
- * and some grant of the content is unrestricted or lists the context group
- * (a null context never qualifies).
- */
-bool
-vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
-				bool has_context, int64 context_id)
-{
-	VisGrant   *g;
+	VisGrant   *g = grantmap_lookup(r->grants, content_id);
 	int			i;
 
-	if (r->flat != NULL)
-		return vis_flat_sees(r->flat, user_id, content_id, has_context, context_id);
-	if (!vis_result_has_user(r, user_id))
-		return false;
-	if (r->open_bits.slots != NULL)
-	{
-		if (vis_bitmap_test(&r->open_bits, content_id))
-			return true;
-		if (!r->any_restricted || !has_context)
-			return false;
-	}
-	g = grantmap_lookup(r->grants, content_id);
 	if (g == NULL)
 		return false;
 	if (g->unrestricted)

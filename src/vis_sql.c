@@ -310,8 +310,8 @@ lms_can_view_stats(PG_FUNCTION_ARGS)
 	user_id = PG_GETARG_INT64(1);
 	content_id = PG_GETARG_INT64(2);
 	has_context = !PG_ARGISNULL(3);
-	PG_RETURN_BOOL(vis_row_sees(r, user_id, content_id, has_context,
-								has_context ? PG_GETARG_INT64(3) : 0));
+	PG_RETURN_BOOL(vis_result_sees(r, user_id, content_id, has_context,
+								   has_context ? PG_GETARG_INT64(3) : 0));
 }
 
 PG_FUNCTION_INFO_V1(lms_explain_visibility);
