@@ -13,6 +13,7 @@ OBJS = \
 	src/vis_planner.o \
 	src/vis_share.o \
 	src/vis_exec.o \
+	src/vis_rangescan.o \
 	src/vis_sql.o
 
 DATA = $(wildcard lms_visibility--*.sql)

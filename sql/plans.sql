@@ -16,8 +16,10 @@ SELECT count(*) FROM lms.progress WHERE 1 / (score - 95) > 0;
 RESET ROLE;
 
 -- with statistics, the planner support estimates the principal's share:
--- a narrow principal gets an index scan on its visible user ids, a
--- tenant-wide one keeps the sequential scan
+-- a narrow principal gets a range scan (src/vis_rangescan.c) of an index by
+-- the runs of its visible ids, which tests the rule on each index tuple and
+-- reads the heap only for the rows that pass; a tenant-wide one keeps the
+-- sequential scan
 SET max_parallel_workers_per_gather = 0;
 -- (commits flushed at once: VACUUM marks a page all-visible only once its
 -- rows' commits are on disk, which the test cluster's
@@ -53,6 +55,20 @@ EXPLAIN (COSTS OFF) SELECT count(*) FROM lms.progress;
 SELECT count(*) FROM lms.progress;
 EXPLAIN (COSTS OFF) SELECT user_id, content_id FROM lms.progress WHERE context_group_id IS NULL;
 EXPLAIN (COSTS OFF) SELECT sum(score) FROM lms.progress;
+-- the range scan returns rows in the index's order
+EXPLAIN (COSTS OFF) SELECT user_id, content_id FROM lms.progress ORDER BY user_id, content_id;
+SELECT user_id, content_id FROM lms.progress ORDER BY user_id, content_id LIMIT 3;
+-- and runs again for each row of an outer query
+EXPLAIN (COSTS OFF) SELECT u.user_id, (SELECT count(*) FROM lms.progress p WHERE p.content_id > u.user_id - 45000)
+	FROM lms.users u WHERE u.user_id IN (50001, 50002);
+SELECT u.user_id, (SELECT count(*) FROM lms.progress p WHERE p.content_id > u.user_id - 45000)
+	FROM lms.users u WHERE u.user_id IN (50001, 50002) ORDER BY 1;
+-- without it (lms.enable_rangescan = off, any role may set it): an index
+-- condition on the principal's ids
+SET lms.enable_rangescan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM lms.progress;
+SELECT count(*) FROM lms.progress;
+RESET lms.enable_rangescan;
 RESET ROLE;
 SET ROLE lms_plan_wide;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM lms.progress;
@@ -69,6 +85,10 @@ SELECT FROM lms.bind_role('lms_plan_wide', 50003);
 SET ROLE lms_plan_wide;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM lms.progress;
 SELECT count(*) FROM lms.progress;
+SET lms.enable_rangescan = off;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM lms.progress;
+SELECT count(*) FROM lms.progress;
+RESET lms.enable_rangescan;
 RESET ROLE;
 DROP OWNED BY lms_plan_narrow, lms_plan_wide;
 SELECT lms.unbind_role('lms_plan_narrow') IS NULL, lms.unbind_role('lms_plan_wide') IS NULL;

@@ -278,6 +278,8 @@ typedef struct VisResult
 	bool		sees_all;		/* every row of the store: see vis_exec.c */
 	Datum		user_array;		/* sorted bigint[] of U(p), built on demand */
 	Datum		content_array;	/* sorted bigint[] of C(p), built on demand */
+	int64	   *ranges[2];		/* runs of consecutive ids of U(p), C(p) */
+	int			nranges[2];		/* (lo, hi pairs), built on demand */
 	MemoryContext cxt;			/* where the result lives */
 	const void *flat;			/* a parallel worker's view of the leader's entry */
 } VisResult;
@@ -289,6 +291,7 @@ extern bool vis_result_grant_sees(VisResult *r, int64 content_id,
 extern VisGrant *vis_result_grant(VisResult *r, int64 content_id);
 extern int64 *vis_result_user_ids(VisResult *r, int *n);
 extern int64 *vis_result_content_ids(VisResult *r, int *n);
+extern const int64 *vis_result_ranges(VisResult *r, int side, int *n);
 
 /* explain_visibility (vis_explain.c): a list of VisExplainRow */
 typedef struct VisExplainRow
@@ -312,6 +315,30 @@ extern bool vis_row_shortcut;
 extern uint64 vis_shortcut_scans;
 extern uint64 vis_inline_scans;
 extern void vis_exec_init(void);
+extern int	vis_store_table(Oid relid);
+struct FuncExpr;
+extern struct FuncExpr *vis_policy_call(Node *clause, int which, Oid relid, Index scanrelid,
+										List *indextlist);
+
+/* vis_planner.c: the cost model, in nanoseconds measured by bench/run.sh */
+#define VIS_COST_DESCENT 2200.0		/* one descent of a btree */
+#define VIS_COST_SEQ_ROW 80.0		/* one row of a sequential scan */
+struct RelOptInfo;
+struct IndexOptInfo;
+extern VisResult *vis_plan_time_result(Node *arg);
+extern double vis_plan_share(double members, const char *relname);
+extern bool vis_has_equality(struct RelOptInfo *rel, Oid opfamily, Node *column);
+extern bool vis_index_covers(struct IndexOptInfo *index, bool index_only);
+
+/* vis_rangescan.c */
+extern bool vis_enable_rangescan;
+extern void vis_rangescan_init(void);
+struct PlannerInfo;
+extern bool vis_rangescan_offered(struct PlannerInfo *root, struct IndexOptInfo *index,
+								  Node *policy);
+struct Plan;
+extern bool vis_is_rangescan(struct Plan *plan);
+
 extern VisResult *vis_cache_get(int64 principal);
 extern uint64 vis_cache_generation(void);
 extern MemoryContext vis_cache_context(void);

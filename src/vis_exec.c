@@ -91,9 +91,9 @@ forget_store_rels(Datum arg, Oid relid)
 			store_rel[i] = InvalidOid;
 }
 
-/* store_index returns 0..2 for progress, enrollments, users; -1 otherwise */
-static int
-store_index(Oid relid)
+/* vis_store_table returns 0..2 for progress, enrollments, users; -1 otherwise */
+int
+vis_store_table(Oid relid)
 {
 	int			i;
 
@@ -147,13 +147,13 @@ slot_attno(Node *node, Index scanrelid)
 }
 
 /*
- * policy_call returns the policy's predicate when clause is it over this
+ * vis_policy_call returns the policy's predicate when clause is it over this
  * scan's own key columns: lms.can_view_stats(p, user_id, content_id, ...) on
  * progress and enrollments, lms.can_view_user(p, user_id) on users, with a
  * principal argument that reads no column and can be evaluated again freely.
  */
-static FuncExpr *
-policy_call(Node *clause, int which, Oid relid, Index scanrelid, List *indextlist)
+FuncExpr *
+vis_policy_call(Node *clause, int which, Oid relid, Index scanrelid, List *indextlist)
 {
 	FuncExpr   *f = (FuncExpr *) clause;
 	const char *fname = (which == 2) ? "can_view_user" : "can_view_stats";
@@ -261,15 +261,20 @@ find_candidate(ScanState *ss)
 	if (scan->plan.qual == NIL || ss->ss_currentRelation == NULL)
 		return NULL;
 	relid = RelationGetRelid(ss->ss_currentRelation);
-	which = store_index(relid);
+	which = vis_store_table(relid);
 	if (which < 0)
 		return NULL;
-	indextlist = IsA(scan, IndexOnlyScan) ? ((IndexOnlyScan *) scan)->indextlist : NIL;
+	if (IsA(scan, IndexOnlyScan))
+		indextlist = ((IndexOnlyScan *) scan)->indextlist;
+	else if (IsA(scan, CustomScan))
+		indextlist = ((CustomScan *) scan)->custom_scan_tlist;
+	else
+		indextlist = NIL;
 	foreach(lc, scan->plan.qual)
 	{
 		Node	   *clause = lfirst(lc);
 		FuncExpr   *call = (c == NULL) ?
-			policy_call(clause, which, relid, scan->scanrelid, indextlist) : NULL;
+			vis_policy_call(clause, which, relid, scan->scanrelid, indextlist) : NULL;
 
 		if (call != NULL)
 		{
@@ -293,7 +298,7 @@ find_candidates(PlanState *ps, void *context)
 	if (ps == NULL)
 		return false;
 	if (IsA(ps, SeqScanState) || IsA(ps, IndexScanState) || IsA(ps, IndexOnlyScanState) ||
-		IsA(ps, BitmapHeapScanState))
+		IsA(ps, BitmapHeapScanState) || (IsA(ps, CustomScanState) && vis_is_rangescan(ps->plan)))
 	{
 		Candidate  *c = find_candidate((ScanState *) ps);
 

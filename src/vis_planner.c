@@ -36,7 +36,9 @@
  * planner costs "col = ANY (array)" as if the array had 10 elements, so we
  * decide here, with a small cost model in nanoseconds measured on the
  * benchmark (bench/run.sh): one index descent per id, then one index tuple
- * per matching row, against one heap row of a sequential scan.
+ * per matching row, against one heap row of a sequential scan
+ * (VIS_COST_DESCENT and VIS_COST_SEQ_ROW are in lms_visibility.h: the range
+ * scan of vis_rangescan.c is costed with them too).
  *
  * An index that holds every column the query needs, on a table whose pages
  * are nearly all visible, gives an index-only scan: the side (users or
@@ -47,9 +49,7 @@
  * the sequential scan): then only a small share, or a moderate one while
  * the array is short.
  */
-#define VIS_COST_DESCENT 2200.0
 #define VIS_COST_INDEX_TUPLE 125.0
-#define VIS_COST_SEQ_ROW 80.0
 #define VIS_INDEX_ONLY_MAX 0.6		/* of the sequential scan's estimate */
 #define VIS_INDEX_MIN_ALLVISIBLE 0.9
 #define VIS_INDEX_SMALL_SHARE 0.05
@@ -57,14 +57,14 @@
 #define VIS_INDEX_MAX_IDS 20000
 
 /*
- * plan_time_result returns U(p) and C(p) of the principal argument when it
+ * vis_plan_time_result returns U(p) and C(p) of the principal argument when it
  * is the caller's own principal: a Param (the policies pass
  * (SELECT lms.current_principal()), an InitPlan) or a Const equal to it.
  * Anything else gets no estimate: row counts in EXPLAIN must not reveal
  * what another principal sees.
  */
-static VisResult *
-plan_time_result(Node *arg)
+VisResult *
+vis_plan_time_result(Node *arg)
 {
 	int64		current;
 
@@ -100,9 +100,9 @@ reltuples(const char *relname)
 	return n;
 }
 
-/* share_of returns members / rows of relname, in [0, 1], or -1 if unknown */
-static double
-share_of(double members, const char *relname)
+/* vis_plan_share returns members / rows of relname, in [0, 1], or -1 if unknown */
+double
+vis_plan_share(double members, const char *relname)
 {
 	double		n = reltuples(relname);
 
@@ -121,17 +121,18 @@ array_function(const char *name)
 }
 
 /*
- * has_equality tells whether the relation already has a restriction
- * "column = <constant or parameter>" (or = ANY of a constant array) usable on
- * the index: then an index condition on the principal's thousands of ids
- * would only add work to a point query.
+ * vis_has_equality tells whether the relation already has a restriction
+ * "column = <constant or parameter>" (or = ANY of an array that reads no
+ * column, such as lms.accessible_content_ids()) usable on the index: then an
+ * index condition on the principal's thousands of ids would only add work
+ * to the query's own.
  */
-static bool
-has_equality(SupportRequestIndexCondition *req, Node *column)
+bool
+vis_has_equality(RelOptInfo *rel, Oid opfamily, Node *column)
 {
 	ListCell   *lc;
 
-	foreach(lc, req->index->rel->baserestrictinfo)
+	foreach(lc, rel->baserestrictinfo)
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		Node	   *clause = (Node *) rinfo->clause;
@@ -148,13 +149,11 @@ has_equality(SupportRequestIndexCondition *req, Node *column)
 		{
 			opno = ((ScalarArrayOpExpr *) clause)->opno;
 			args = ((ScalarArrayOpExpr *) clause)->args;
-			if (!IsA(lsecond(args), Const))
-				continue;
 		}
 		else
 			continue;
-		if (list_length(args) != 2 || !op_in_opfamily(opno, req->opfamily) ||
-			get_op_opfamily_strategy(opno, req->opfamily) != BTEqualStrategyNumber)
+		if (list_length(args) != 2 || !op_in_opfamily(opno, opfamily) ||
+			get_op_opfamily_strategy(opno, opfamily) != BTEqualStrategyNumber)
 			continue;
 		if (equal(linitial(args), column))
 			other = lsecond(args);
@@ -169,21 +168,22 @@ has_equality(SupportRequestIndexCondition *req, Node *column)
 }
 
 /*
- * index_covers tells whether an index-only scan of index can answer the
- * relation's part of the query: every column the query reads from it (its
- * target list and restrictions, the policy's columns among them) is
- * returned by the index, and nearly all its pages are all-visible.  It is
- * the planner's own test (check_index_only) in short.
+ * vis_index_covers tells whether the index holds the relation's part of
+ * the query: every column the query reads from it (its target list and
+ * restrictions, the policy's columns among them) is returned by the index;
+ * with index_only, also that an index-only scan is allowed and nearly all
+ * the table's pages are all-visible.  It is the planner's own test
+ * (check_index_only) in short.
  */
-static bool
-index_covers(IndexOptInfo *index)
+bool
+vis_index_covers(IndexOptInfo *index, bool index_only)
 {
 	RelOptInfo *rel = index->rel;
 	Bitmapset  *attrs = NULL;
 	ListCell   *lc;
 	int			i;
 
-	if (!enable_indexonlyscan || rel->allvisfrac < VIS_INDEX_MIN_ALLVISIBLE)
+	if (index_only && (!enable_indexonlyscan || rel->allvisfrac < VIS_INDEX_MIN_ALLVISIBLE))
 		return false;
 	pull_varattnos((Node *) rel->reltarget->exprs, rel->relid, &attrs);
 	foreach(lc, rel->baserestrictinfo)
@@ -214,18 +214,18 @@ worth_index(SupportRequestIndexCondition *req, VisResult *r, int side, bool two_
 {
 	double		tuples = req->index->rel->tuples;
 	double		nids = (side == 1) ? r->users->members : r->grants->members;
-	double		share = share_of(nids, side == 1 ? "users" : "content");
+	double		share = vis_plan_share(nids, side == 1 ? "users" : "content");
 
 	if (share < 0)
 		return false;
-	if (tuples > 0 && index_covers(req->index))
+	if (tuples > 0 && vis_index_covers(req->index, true))
 	{
 		double		mine = index_only_cost(nids, share * tuples);
 
 		if (two_sided)
 		{
 			double		onids = (side == 1) ? r->grants->members : r->users->members;
-			double		oshare = share_of(onids, side == 1 ? "content" : "users");
+			double		oshare = vis_plan_share(onids, side == 1 ? "content" : "users");
 
 			/* the other side is cheaper: leave the scan to its index */
 			if (oshare >= 0 && index_only_cost(onids, oshare * tuples) < mine)
@@ -258,12 +258,12 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 
 		if (req->is_join || list_length(req->args) < 2)
 			PG_RETURN_POINTER(NULL);
-		r = plan_time_result(linitial(req->args));
+		r = vis_plan_time_result(linitial(req->args));
 		if (r == NULL)
 			PG_RETURN_POINTER(NULL);
-		fu = share_of(r->users->members, "users");
+		fu = vis_plan_share(r->users->members, "users");
 		if (list_length(req->args) == 4)
-			fc = share_of(r->grants->members, "content");
+			fc = vis_plan_share(r->grants->members, "content");
 		if (fu < 0 || fc < 0)
 			PG_RETURN_POINTER(NULL);
 		req->selectivity = Max(fu * fc, 1e-7);
@@ -293,12 +293,13 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 		else
 			PG_RETURN_POINTER(NULL);
 		if (exprType(column) != INT8OID || contain_var_clause(principal) ||
-			contain_volatile_functions(principal) || has_equality(req, lsecond(f->args)) ||
-			(list_length(f->args) == 4 && has_equality(req, lthird(f->args))))
+			contain_volatile_functions(principal) || vis_has_equality(req->index->rel, req->opfamily, lsecond(f->args)) ||
+			(list_length(f->args) == 4 && vis_has_equality(req->index->rel, req->opfamily, lthird(f->args))))
 			PG_RETURN_POINTER(NULL);
 
-		r = plan_time_result(principal);
-		if (r == NULL || !worth_index(req, r, req->indexarg, list_length(f->args) == 4))
+		r = vis_plan_time_result(principal);
+		if (r == NULL || !worth_index(req, r, req->indexarg, list_length(f->args) == 4) ||
+			vis_rangescan_offered(req->root, req->index, (Node *) f))
 			PG_RETURN_POINTER(NULL);
 
 		opno = get_opfamily_member(req->opfamily, INT8OID, INT8OID, BTEqualStrategyNumber);

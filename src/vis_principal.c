@@ -132,6 +132,15 @@ vis_principal_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("lms.enable_rangescan",
+							 "Let the planner read a narrow principal's rows by runs of visible ids.",
+							 "The range scan tests the principal's rule on the index; off leaves the "
+							 "index conditions \"= ANY (ids)\". Plans change, answers never do.",
+							 &vis_enable_rangescan,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("lms");
 
 	vars = get_guc_variables();

@@ -1113,3 +1113,44 @@ vis_result_grant_sees(VisResult *r, int64 content_id, bool has_context, int64 co
 			return true;
 	return false;
 }
+
+/*
+ * vis_result_ranges returns the ids of U(p) (side 1) or C(p) (side 2) as
+ * runs of consecutive ids, n pairs (lo, hi) in id order: what the range
+ * scan of vis_rangescan.c reads an index by.  Built once per result, in its
+ * context.
+ */
+const int64 *
+vis_result_ranges(VisResult *r, int side, int *n)
+{
+	int			k = (side == 1) ? 0 : 1;
+
+	Assert(side == 1 || side == 2);
+	if (r->ranges[k] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(r->cxt);
+		int			nids;
+		int64	   *ids = (side == 1) ? vis_result_user_ids(r, &nids) : vis_result_content_ids(r, &nids);
+		int64	   *ranges = palloc(sizeof(int64) * 2 * Max(nids, 1));
+		int			nranges = 0;
+		int			i;
+
+		for (i = 0; i < nids; i++)
+		{
+			if (nranges > 0 && ids[i] == ranges[2 * nranges - 1] + 1)
+				ranges[2 * nranges - 1] = ids[i];
+			else if (nranges == 0 || ids[i] != ranges[2 * nranges - 1])
+			{
+				ranges[2 * nranges] = ids[i];
+				ranges[2 * nranges + 1] = ids[i];
+				nranges++;
+			}
+		}
+		pfree(ids);
+		r->nranges[k] = nranges;
+		r->ranges[k] = ranges;
+		MemoryContextSwitchTo(old);
+	}
+	*n = r->nranges[k];
+	return r->ranges[k];
+}

@@ -34,6 +34,7 @@ _PG_init(void)
 	vis_principal_init();
 	vis_cache_init();
 	vis_exec_init();
+	vis_rangescan_init();
 }
 
 /*
