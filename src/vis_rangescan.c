@@ -46,6 +46,7 @@
 #include "access/stratnum.h"
 #include "access/tableam.h"
 #include "access/visibilitymap.h"
+#include "access/xact.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
@@ -151,26 +152,34 @@ static FuncExpr *
 range_policy(RelOptInfo *rel, Oid relid)
 {
 	int			which = vis_store_table(relid);
+	FuncExpr   *best = NULL;
+	Index		best_level = 0;
 	ListCell   *lc;
 
 	if (which != 0 && which != 1)
 		return NULL;
+	/* the row-level security policy's (lowest security level) first */
 	foreach(lc, rel->baserestrictinfo)
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		FuncExpr   *call = vis_policy_call((Node *) rinfo->clause, which, relid, rel->relid, NIL);
-		Node	   *context;
 
-		if (call == NULL)
-			continue;
-		context = lfourth(call->args);
-		if ((IsA(context, Var) && ((Var *) context)->varno == rel->relid &&
-			 ((Var *) context)->varlevelsup == 0 && ((Var *) context)->vartype == INT8OID) ||
-			(IsA(context, Const) && ((Const *) context)->constisnull))
-			return call;
-		return NULL;
+		if (call != NULL && (best == NULL || rinfo->security_level < best_level))
+		{
+			best = call;
+			best_level = rinfo->security_level;
+		}
 	}
-	return NULL;
+	if (best != NULL)
+	{
+		Node	   *context = lfourth(best->args);
+
+		if (!((IsA(context, Var) && ((Var *) context)->varno == rel->relid &&
+			   ((Var *) context)->varlevelsup == 0 && ((Var *) context)->vartype == INT8OID) ||
+			  (IsA(context, Const) && ((Const *) context)->constisnull)))
+			best = NULL;
+	}
+	return best;
 }
 
 /*
@@ -589,7 +598,13 @@ range_next(ScanState *ss)
 		}
 		if (s->r != NULL && s->epoch == vis_cache_epoch &&
 			!index_tuple_visible(s, scan->xs_itup, scan->xs_itupdesc))
+		{
+			/* read, as an index-only scan would have before its quals */
+			if (IsolationIsSerializable())
+				PredicateLockPage(scan->heapRelation, ItemPointerGetBlockNumber(tid),
+								  ss->ps.state->es_snapshot);
 			continue;
+		}
 		if (!VM_ALL_VISIBLE(scan->heapRelation, ItemPointerGetBlockNumber(tid), &s->vmbuf))
 		{
 			s->heap_fetches++;
