@@ -28,8 +28,10 @@
  * store whose quals hold the policy of the caller's own principal, when a
  * btree index led by user_id or content_id holds every column the query
  * reads; it is costed with the model of vis_planner.c (a heap fetch for
- * each row that passes on a page not all-visible) and the planner chooses.  lms.enable_rangescan = off
- * turns it off (any role may: it changes plans, never answers).
+ * each row that passes on a page not all-visible) and the planner chooses.
+ * lms.enable_rangescan = off turns it off (any role may: it changes plans,
+ * never answers).  The path is not parallel-safe: a worker would build the
+ * principal's entry for itself.
  *
  * IDENTIFICATION
  *	  src/vis_rangescan.c
@@ -183,12 +185,27 @@ range_policy(RelOptInfo *rel, Oid relid)
 }
 
 /*
- * range_index returns the side an index can be range-scanned by (1: led by
- * user_id, 2: led by content_id) and sets pos to the positions of the
- * policy's columns in it; 0 if it cannot: not a plain btree of bigint keys,
- * not holding every column the query reads, or the query already restricts
- * the leading column to a value (a point query is better served as it is).
+ * index_usable tells whether a range scan can read index at all: a plain
+ * btree of columns, led by a bigint, that holds every column the query
+ * reads.  range_index returns the side it can be range-scanned by (1: led
+ * by user_id, 2: led by content_id) and sets pos to the positions of the
+ * policy's columns in it; 0 if it cannot, or if the query already restricts
+ * the leading column to values (a point query is better served as it is).
  */
+static bool
+index_usable(IndexOptInfo *index)
+{
+	int			i;
+
+	if (index->relam != BTREE_AM_OID || index->indpred != NIL || index->nkeycolumns < 1 ||
+		index->opfamily[0] != INTEGER_BTREE_FAM_OID || index->opcintype[0] != INT8OID)
+		return false;
+	for (i = 0; i < index->ncolumns; i++)
+		if (index->indexkeys[i] <= 0)
+			return false;
+	return vis_index_covers(index, false);
+}
+
 static int
 range_index(IndexOptInfo *index, FuncExpr *call, int pos[3])
 {
@@ -198,9 +215,7 @@ range_index(IndexOptInfo *index, FuncExpr *call, int pos[3])
 	int			i,
 				k;
 
-	if (index->relam != BTREE_AM_OID || index->indpred != NIL || index->nkeycolumns < 1 ||
-		index->opfamily[0] != INTEGER_BTREE_FAM_OID || index->opcintype[0] != INT8OID ||
-		!vis_index_covers(index, false))
+	if (!index_usable(index))
 		return 0;
 	attnos[0] = ((Var *) lsecond(call->args))->varattno;
 	attnos[1] = ((Var *) lthird(call->args))->varattno;
@@ -223,9 +238,6 @@ range_index(IndexOptInfo *index, FuncExpr *call, int pos[3])
 		if (attnos[k] != 0 && pos[k] == 0)
 			return 0;
 	}
-	for (i = 0; i < index->ncolumns; i++)
-		if (index->indexkeys[i] <= 0)
-			return 0;
 	lead = (Node *) list_nth(call->args, side);
 	if (vis_has_equality(index->rel, index->opfamily[0], lead))
 		return 0;
@@ -357,6 +369,12 @@ range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEn
 		prev_set_rel_pathlist(root, rel, rti, rte);
 	if (!vis_enable_rangescan || rel->reloptkind != RELOPT_BASEREL ||
 		rte->rtekind != RTE_RELATION || rel->tuples <= 0)
+		return;
+	/* cheap tests first: a point query's planning pays for them */
+	foreach(lc, rel->indexlist)
+		if (index_usable(lfirst_node(IndexOptInfo, lc)))
+			break;
+	if (lc == NULL)
 		return;
 	call = range_policy(rel, rte->relid);
 	if (call == NULL)
