@@ -293,8 +293,10 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 		else
 			PG_RETURN_POINTER(NULL);
 		if (exprType(column) != INT8OID || contain_var_clause(principal) ||
-			contain_volatile_functions(principal) || vis_has_equality(req->index->rel, req->opfamily, lsecond(f->args)) ||
-			(list_length(f->args) == 4 && vis_has_equality(req->index->rel, req->opfamily, lthird(f->args))))
+			contain_volatile_functions(principal) ||
+			vis_has_equality(req->index->rel, req->opfamily, lsecond(f->args)) ||
+			(list_length(f->args) == 4 &&
+			 vis_has_equality(req->index->rel, req->opfamily, lthird(f->args))))
 			PG_RETURN_POINTER(NULL);
 
 		r = vis_plan_time_result(principal);

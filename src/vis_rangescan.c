@@ -69,6 +69,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "lms_visibility.h"
 
@@ -327,7 +328,9 @@ range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *ca
 	/* a gap of ids costs its rows; a descent past it costs VIS_COST_DESCENT */
 	gap_limit = floor(VIS_COST_DESCENT / (VIS_COST_RANGE_TUPLE * Max(tuples / Max(nids, 1.0), 1.0)));
 	/* a few runs: their rows as the column's statistics count them */
-	if (nranges <= VIS_RANGE_ESTIMATE_RUNS)
+	if (nranges <= VIS_RANGE_ESTIMATE_RUNS &&
+		SearchSysCacheExists3(STATRELATTINH, ObjectIdGetDatum(planner_rt_fetch(rel->relid, root)->relid),
+							  Int16GetDatum(index->indexkeys[0]), BoolGetDatum(false)))
 		tuples = clamp_row_est(runs_selectivity(root, rel, (Node *) list_nth(call->args, side),
 												ranges, nranges) * rel->tuples);
 	ns = nranges * VIS_COST_DESCENT + tuples * VIS_COST_RANGE_TUPLE +

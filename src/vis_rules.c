@@ -1148,7 +1148,7 @@ vis_result_ranges(VisResult *r, int side, int *n)
 		}
 		pfree(ids);
 		r->nranges[k] = nranges;
-		r->ranges[k] = ranges;
+		r->ranges[k] = repalloc(ranges, sizeof(int64) * 2 * Max(nranges, 1));
 		MemoryContextSwitchTo(old);
 	}
 	*n = r->nranges[k];
