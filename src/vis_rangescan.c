@@ -364,6 +364,7 @@ range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *ca
 static void
 range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntry *rte)
 {
+	int			which;
 	FuncExpr   *call;
 	VisResult  *r;
 	ListCell   *lc;
@@ -374,6 +375,9 @@ range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEn
 		rte->rtekind != RTE_RELATION || rel->tuples <= 0)
 		return;
 	/* cheap tests first: a point query's planning pays for them */
+	which = vis_store_table(rte->relid);
+	if (which != 0 && which != 1)
+		return;
 	foreach(lc, rel->indexlist)
 		if (index_usable(lfirst_node(IndexOptInfo, lc)))
 			break;

@@ -184,14 +184,9 @@ ROLLBACK TO cursor_open;
 -- coach's entry: the inline rule must notice that its entry is gone (under
 -- valgrind a use of the freed entry would be reported) and hide the rows
 -- after the first
-CREATE FUNCTION pg_temp.revoke_coach() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-	SET search_path = pg_catalog AS $$
-BEGIN
-	DELETE FROM lms.group_roles WHERE user_id = 104;
-	RETURN (SELECT count(*) FROM lms.visible_users(104));
-END $$;
+\i test/lib/revoke_roles.sql
 SET ROLE x_coach;
-SELECT is((SELECT count(*) FROM (SELECT user_id, pg_temp.revoke_coach() AS n FROM lms.progress) x WHERE n >= 0),
+SELECT is((SELECT count(*) FROM (SELECT user_id, pg_temp.revoke_roles(104) AS n FROM lms.progress) x WHERE n >= 0),
 	1::bigint, 'a revocation inside the statement: the rows after it are hidden');
 RESET ROLE;
 ROLLBACK TO cursor_open;

@@ -222,16 +222,11 @@ SELECT is(:ser_count::bigint, (SELECT n FROM expected_n WHERE p = 70001 AND tbl 
 -- admin's role after the first row and rebuilds its entry; the range
 -- scan's test of the old rule must stop there and leave the rows after it
 -- to the policy (under valgrind a use of the freed entry would be reported)
-CREATE FUNCTION pg_temp.revoke_gadmin() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-	SET search_path = pg_catalog AS $$
-BEGIN
-	DELETE FROM lms.group_roles WHERE user_id = 70001;
-	RETURN (SELECT count(*) FROM lms.visible_users(70001));
-END $$;
+\i test/lib/revoke_roles.sql
 BEGIN;
 SELECT pg_temp.rangescan_off();
 SET LOCAL ROLE r_gadmin;
-SELECT count(*) AS after_revoke FROM (SELECT user_id, pg_temp.revoke_gadmin() AS n FROM lms.progress) x WHERE n >= 0 \gset
+SELECT count(*) AS after_revoke FROM (SELECT user_id, pg_temp.revoke_roles(70001) AS n FROM lms.progress) x WHERE n >= 0 \gset
 ROLLBACK;
 SELECT is(:after_revoke::bigint, 1::bigint, 'a revocation inside the statement: the rows after it are hidden');
 
