@@ -2,10 +2,10 @@
  *
  * vis_rangescan.c
  *	  The range scan: a narrow principal's scan of lms.progress or
- *	  lms.enrollments that reads a covering index by the runs of
- *	  consecutive ids of U(p) or C(p), tests the principal's row rule on
- *	  each index tuple before anything else is done with it, and returns
- *	  the tuples that pass as an index-only scan would.
+ *	  lms.enrollments that reads an index by the runs of consecutive ids
+ *	  of U(p) or C(p), tests the principal's row rule on each index tuple
+ *	  before anything else is done with it, and returns the tuples that
+ *	  pass as an index-only scan would, or their rows from the heap.
  *
  * The index condition of vis_planner.c, "user_id = ANY (ids)", costs one
  * descent of the btree per id (PostgreSQL 15 starts each array element from
@@ -14,9 +14,10 @@
  * principal's ids mostly come in runs (a group's members were created
  * together, a catalog's courses too): the range scan descends once per run
  * and drops the tuples the principal may not see straight from the index
- * page.  The policy stays in the scan's quals, so what the scan returns is
- * still exactly what the policy admits; the rule tested here only spares
- * work:
+ * page; a query that needs more columns than the index holds fetches from
+ * the heap only the rows that pass.  The policy stays in the scan's quals,
+ * so what the scan returns is still exactly what the policy admits; the
+ * rule tested here only spares work:
  *
  *	- the runs are those of U(p) or C(p) when the scan starts, as the
  *	  array of the index condition is evaluated once per scan;
@@ -25,10 +26,11 @@
  *	  to the quals.
  *
  * The planner offers the path (set_rel_pathlist_hook) for a table of the
- * store whose quals hold the policy of the caller's own principal, when a
- * btree index led by user_id or content_id holds every column the query
- * reads; it is costed with the model of vis_planner.c (a heap fetch for
- * each row that passes on a page not all-visible) and the planner chooses.
+ * store whose quals hold the policy of the caller's own principal, on a
+ * btree index led by user_id or content_id that holds the policy's columns;
+ * it is costed with the model of vis_planner.c (a heap fetch for each row
+ * that passes when the index lacks a column the query reads, or lies on a
+ * page not all-visible) and the planner chooses.
  * lms.enable_rangescan = off turns it off (any role may: it changes plans,
  * never answers).  The path is not parallel-safe: a worker would build the
  * principal's entry for itself.
@@ -80,7 +82,7 @@
  */
 #define VIS_COST_RANGE_TUPLE 60.0
 #define VIS_COST_RANGE_ROW 110.0
-#define VIS_COST_HEAP_FETCH 1000.0	/* a row on a page not all-visible */
+#define VIS_COST_HEAP_FETCH 1600.0	/* a row read from the heap, by its tid */
 
 /* up to so many runs, the planner counts their rows with the statistics */
 #define VIS_RANGE_ESTIMATE_RUNS 16
@@ -119,9 +121,10 @@ static const CustomExecMethods range_exec_methods = {
 
 /*
  * The plan's custom_private: a list of the index's OID (an OID list) and of
- * the side, the positions in the index of the policy's columns and the
- * longest gap between runs to read through (an integer list: side, user,
- * content, context or 0 for none, gap).
+ * the side, the positions in the index of the policy's columns, the
+ * longest gap between runs to read through and whether the rows come from
+ * the heap (an integer list: side, user, content, context or 0 for none,
+ * gap, heap).
  */
 typedef struct RangeScanState
 {
@@ -141,6 +144,7 @@ typedef struct RangeScanState
 	int			nranges;
 	int			run;			/* the run being read */
 	int64		gap_limit;		/* read through gaps of at most so many ids */
+	bool		heap;			/* return the table's rows, not the index's */
 	VisResult  *r;				/* the rule, while epoch holds; NULL: none */
 	uint64		epoch;
 	uint64		heap_fetches;
@@ -187,15 +191,20 @@ range_policy(RelOptInfo *rel, Oid relid)
 
 /*
  * index_usable tells whether a range scan can read index at all: a plain
- * btree of columns, led by a bigint, that holds every column the query
- * reads.  range_index returns the side it can be range-scanned by (1: led
- * by user_id, 2: led by content_id) and sets pos to the positions of the
- * policy's columns in it; 0 if it cannot, or if the query already restricts
- * the leading column to values (a point query is better served as it is).
+ * btree of columns led by a bigint, on a relation whose query reads no
+ * system column nor the whole row (what an UPDATE, a DELETE or a row lock
+ * needs), and does not already restrict the leading column to values (a
+ * point query is better served as it is).  range_index returns the side it
+ * can be range-scanned by (1: led by user_id, 2: led by content_id), sets
+ * pos to the positions of the policy's columns in it and heap to whether
+ * the query needs columns the index does not hold; 0 if it cannot.
  */
 static bool
 index_usable(IndexOptInfo *index)
 {
+	RelOptInfo *rel = index->rel;
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
 	int			i;
 
 	if (index->relam != BTREE_AM_OID || index->indpred != NIL || index->nkeycolumns < 1 ||
@@ -204,14 +213,21 @@ index_usable(IndexOptInfo *index)
 	for (i = 0; i < index->ncolumns; i++)
 		if (index->indexkeys[i] <= 0)
 			return false;
-	return vis_index_covers(index, false);
+	pull_varattnos((Node *) rel->reltarget->exprs, rel->relid, &attrs);
+	foreach(lc, rel->baserestrictinfo)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause, rel->relid, &attrs);
+	if (bms_next_member(attrs, -1) >= 0 &&
+		bms_next_member(attrs, -1) < 1 - FirstLowInvalidHeapAttributeNumber)
+		return false;
+	return !vis_has_equality(rel, index->opfamily[0],
+							 (Node *) makeVar(rel->relid, index->indexkeys[0], INT8OID, -1,
+											  InvalidOid, 0));
 }
 
 static int
-range_index(IndexOptInfo *index, FuncExpr *call, int pos[3])
+range_index(IndexOptInfo *index, FuncExpr *call, int pos[3], bool *heap)
 {
 	AttrNumber	attnos[3];
-	Node	   *lead;
 	int			side;
 	int			i,
 				k;
@@ -239,9 +255,7 @@ range_index(IndexOptInfo *index, FuncExpr *call, int pos[3])
 		if (attnos[k] != 0 && pos[k] == 0)
 			return 0;
 	}
-	lead = (Node *) list_nth(call->args, side);
-	if (vis_has_equality(index->rel, index->opfamily[0], lead))
-		return 0;
+	*heap = !vis_index_covers(index, false);
 	return side;
 }
 
@@ -259,6 +273,7 @@ vis_rangescan_offered(PlannerInfo *root, IndexOptInfo *index, Node *policy)
 	FuncExpr   *call;
 	VisResult  *r;
 	int			pos[3];
+	bool		heap;
 
 	if (!vis_enable_rangescan || rel->reloptkind != RELOPT_BASEREL || rel->tuples <= 0)
 		return false;
@@ -269,7 +284,7 @@ vis_rangescan_offered(PlannerInfo *root, IndexOptInfo *index, Node *policy)
 	if (call == NULL || !equal(call, policy))
 		return false;
 	r = vis_plan_time_result(linitial(call->args));
-	return r != NULL && !r->sees_all && r->flat == NULL && range_index(index, call, pos) != 0;
+	return r != NULL && !r->sees_all && r->flat == NULL && range_index(index, call, pos, &heap) != 0;
 }
 
 /*
@@ -309,7 +324,7 @@ runs_selectivity(PlannerInfo *root, RelOptInfo *rel, Node *lead, const int64 *ra
  */
 static Path *
 range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *call,
-		   int side, int pos[3], VisResult *r)
+		   int side, int pos[3], bool heap, VisResult *r)
 {
 	CustomPath *cp = makeNode(CustomPath);
 	double		nids = (side == 1) ? r->users->members : r->grants->members;
@@ -334,7 +349,7 @@ range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *ca
 		tuples = clamp_row_est(runs_selectivity(root, rel, (Node *) list_nth(call->args, side),
 												ranges, nranges) * rel->tuples);
 	ns = nranges * VIS_COST_DESCENT + tuples * VIS_COST_RANGE_TUPLE +
-		rel->rows * (VIS_COST_RANGE_ROW + (1.0 - rel->allvisfrac) * VIS_COST_HEAP_FETCH);
+		rel->rows * (VIS_COST_RANGE_ROW + (heap ? 1.0 : 1.0 - rel->allvisfrac) * VIS_COST_HEAP_FETCH);
 	seq_cost = rel->pages * seq_page_cost +
 		rel->tuples * (cpu_tuple_cost + rel->baserestrictcost.per_tuple) +
 		rel->baserestrictcost.startup;
@@ -355,8 +370,9 @@ range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *ca
 												  build_index_pathkeys(root, index, ForwardScanDirection));
 	cp->flags = 0;
 	cp->custom_private = list_make2(list_make1_oid(index->indexoid),
-									list_make5_int(side, pos[0], pos[1], pos[2],
-												   (int) Min(gap_limit, 1000000.0)));
+									lappend_int(list_make5_int(side, pos[0], pos[1], pos[2],
+															   (int) Min(gap_limit, 1000000.0)),
+												heap));
 	cp->methods = &range_path_methods;
 	return &cp->path;
 }
@@ -393,18 +409,20 @@ range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEn
 	{
 		IndexOptInfo *index = lfirst_node(IndexOptInfo, lc);
 		int			pos[3];
-		int			side = range_index(index, call, pos);
+		bool		heap;
+		int			side = range_index(index, call, pos, &heap);
 		Path	   *path;
 
-		if (side != 0 && (path = range_path(root, rel, index, call, side, pos, r)) != NULL)
+		if (side != 0 && (path = range_path(root, rel, index, call, side, pos, heap, r)) != NULL)
 			add_path(rel, path);
 	}
 }
 
 /*
  * range_plan makes the plan: the scan returns the index's columns
- * (custom_scan_tlist), its quals are all the relation's, the policy among
- * them, and its one expression is the policy's principal argument.
+ * (custom_scan_tlist), or the table's when it reads the heap; its quals are
+ * all the relation's, the policy among them, and its one expression is the
+ * policy's principal argument.
  */
 static Plan *
 range_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
@@ -424,7 +442,8 @@ range_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 			index = lfirst_node(IndexOptInfo, lc);
 	if (index == NULL || call == NULL)
 		elog(ERROR, "lms_visibility: the range scan's index or policy is gone");
-	for (i = 0; i < index->ncolumns; i++)
+	/* reading the heap, the scan returns the table's rows */
+	for (i = 0; i < index->ncolumns && !llast_int(lsecond(best_path->custom_private)); i++)
 	{
 		Oid			type;
 		int32		typmod;
@@ -469,6 +488,7 @@ range_create_state(CustomScan *cscan)
 	s->pos[1] = lthird_int(ints);
 	s->pos[2] = lfourth_int(ints);
 	s->gap_limit = list_nth_int(ints, 4);
+	s->heap = list_nth_int(ints, 5);
 	s->vmbuf = InvalidBuffer;
 	return (Node *) s;
 }
@@ -630,6 +650,16 @@ range_next(ScanState *ss)
 								  ss->ps.state->es_snapshot);
 			continue;
 		}
+		if (s->heap)
+		{
+			/* the row from the heap, the version the snapshot sees */
+			s->heap_fetches++;
+			if (!index_fetch_heap(scan, s->tableslot))
+				continue;
+			if (scan->xs_heap_continue)
+				elog(ERROR, "non-MVCC snapshots are not supported in lms_visibility range scans");
+			return ExecCopySlot(slot, s->tableslot);
+		}
 		if (!VM_ALL_VISIBLE(scan->heapRelation, ItemPointerGetBlockNumber(tid), &s->vmbuf))
 		{
 			s->heap_fetches++;
@@ -695,6 +725,7 @@ range_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 
 	ExplainPropertyText("Index", name ? name : "?", es);
 	ExplainPropertyText("Runs Of", s->side == 1 ? "visible users" : "accessible content", es);
+	ExplainPropertyText("Reads", s->heap ? "index and heap" : "index only", es);
 	if (es->analyze)
 		ExplainPropertyInteger("Heap Fetches", NULL, (int64) s->heap_fetches, es);
 }

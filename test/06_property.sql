@@ -134,10 +134,10 @@ GRANT INSERT ON seen TO prop_app;
 CREATE TEMP TABLE passes (pass text, qual text, inline_scans bigint, plan text);
 INSERT INTO passes (pass, qual) VALUES ('sequential', 'true'), ('user index', 'user_id > 0'),
 	('content index', 'content_id = ANY (lms.accessible_content_ids())'), ('function call', 'true'),
-	('range scan', 'true');
+	('range scan', 'true'), ('range scan, heap', 'score IS NULL OR score >= 0');
 GRANT SELECT, UPDATE ON passes TO prop_app;
 -- the index each principal's range scan read (src/vis_rangescan.c)
-CREATE TEMP TABLE range_plans (p bigint, idx text);
+CREATE TEMP TABLE range_plans (pass text, p bigint, idx text);
 GRANT INSERT ON range_plans TO prop_app;
 CREATE FUNCTION pg_temp.as_each_principal(name text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -153,10 +153,11 @@ BEGIN
 					   name, q, 'progress', cond);
 		INSERT INTO seen SELECT name, q, 'enrollments', user_id, content_id, NULL FROM lms.enrollments;
 		INSERT INTO seen SELECT name, q, 'users', user_id, NULL, NULL FROM lms.users;
-		IF name = 'range scan' THEN
-			FOR line IN EXPLAIN (COSTS OFF) SELECT user_id, content_id, context_group_id FROM lms.progress LOOP
-				IF line ~ '^ *Index: ' THEN
-					INSERT INTO range_plans VALUES (q, substring(line FROM 'Index: (.*)$'));
+		IF name LIKE 'range scan%' THEN
+			FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT user_id, content_id, context_group_id FROM lms.progress WHERE '
+					|| cond LOOP
+				IF line ~ '^ *(Index|Reads): ' THEN
+					INSERT INTO range_plans VALUES (name, q, substring(line FROM ': (.*)$'));
 				END IF;
 			END LOOP;
 		END IF;
@@ -182,6 +183,7 @@ SET LOCAL lms.enable_rangescan = on;
 SET LOCAL enable_indexscan = off;
 SET LOCAL enable_indexonlyscan = off;
 SELECT pg_temp.as_each_principal('range scan');
+SELECT pg_temp.as_each_principal('range scan, heap');
 RESET ROLE;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
@@ -204,18 +206,20 @@ CREATE TEMP TABLE expected AS
 	SELECT pu.p, 'users', pu.user_id, NULL, NULL FROM plain_u pu JOIN lms.users USING (user_id);
 
 SELECT results_eq($$SELECT pass, inline_scans > 0 FROM passes ORDER BY pass$$,
-	$$VALUES ('content index', true), ('function call', false), ('range scan', true), ('sequential', true),
-			 ('user index', true)$$,
+	$$VALUES ('content index', true), ('function call', false), ('range scan', true), ('range scan, heap', true),
+			 ('sequential', true), ('user index', true)$$,
 	'the passes ran their scans inline, except with lms.row_shortcut = off');
-SELECT results_eq($$SELECT idx, count(DISTINCT p) > 0 FROM range_plans GROUP BY idx ORDER BY idx$$,
-	$$VALUES ('progress_content_idx', true), ('progress_pkey', true)$$,
-	'the range scan read progress by runs of visible users and by runs of accessible content');
+SELECT results_eq($$SELECT pass, idx, count(DISTINCT p) > 0 FROM range_plans GROUP BY pass, idx ORDER BY pass, idx$$,
+	$$VALUES ('range scan', 'index only', true), ('range scan', 'progress_content_idx', true),
+			 ('range scan', 'progress_pkey', true), ('range scan, heap', 'index and heap', true),
+			 ('range scan, heap', 'progress_content_idx', true), ('range scan, heap', 'progress_pkey', true)$$,
+	'the range scan read progress by runs of visible users and by runs of accessible content, with and without the heap');
 SELECT cmp_ok((SELECT count(DISTINCT p)::int FROM range_plans), '>=',
 	(SELECT count(*)::int FROM principals) / 2, 'for most principals');
 SELECT is((SELECT inline_scans FROM passes WHERE pass = 'sequential'), 3 * (SELECT count(*) FROM principals),
 	'every scan of every principal ran the rule inline (no principal sees every row of three tenants)');
 SELECT results_eq($$SELECT pass, plan ~ 'Seq Scan on progress', plan ~ 'Index Only Scan using progress_pkey',
-		plan ~ 'Index Only Scan using progress_content_idx' FROM passes WHERE pass <> 'range scan' ORDER BY pass$$,
+		plan ~ 'Index Only Scan using progress_content_idx' FROM passes WHERE pass NOT LIKE 'range scan%' ORDER BY pass$$,
 	$$VALUES ('content index', false, false, true), ('function call', true, false, false),
 			 ('sequential', true, false, false),
 			 ('user index', false, true, false)$$,
