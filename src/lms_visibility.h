@@ -328,7 +328,10 @@ struct IndexOptInfo;
 extern VisResult *vis_plan_time_result(Node *arg);
 extern double vis_plan_share(double members, const char *relname);
 extern bool vis_has_equality(struct RelOptInfo *rel, Oid opfamily, Node *column);
-extern bool vis_index_covers(struct IndexOptInfo *index, bool index_only);
+struct Bitmapset;
+extern struct Bitmapset *vis_rel_attrs(struct RelOptInfo *rel);
+extern bool vis_index_holds(struct IndexOptInfo *index, struct Bitmapset *attrs);
+extern bool vis_index_covers(struct IndexOptInfo *index);
 
 /* vis_rangescan.c */
 extern bool vis_enable_rangescan;

@@ -168,34 +168,56 @@ vis_has_equality(RelOptInfo *rel, Oid opfamily, Node *column)
 }
 
 /*
- * vis_index_covers tells whether the index holds the relation's part of
- * the query: every column the query reads from it (its target list and
- * restrictions, the policy's columns among them) is returned by the index;
- * with index_only, also that an index-only scan is allowed and nearly all
- * the table's pages are all-visible.  It is the planner's own test
- * (check_index_only) in short.
+ * vis_rel_attrs returns the columns the query reads from rel (its target
+ * list and restrictions, the policy's columns among them), as offsets from
+ * FirstLowInvalidHeapAttributeNumber; vis_index_holds tells whether the
+ * index returns every one of them.
  */
-bool
-vis_index_covers(IndexOptInfo *index, bool index_only)
+Bitmapset *
+vis_rel_attrs(RelOptInfo *rel)
 {
-	RelOptInfo *rel = index->rel;
 	Bitmapset  *attrs = NULL;
 	ListCell   *lc;
-	int			i;
 
-	if (index_only && (!enable_indexonlyscan || rel->allvisfrac < VIS_INDEX_MIN_ALLVISIBLE))
-		return false;
 	pull_varattnos((Node *) rel->reltarget->exprs, rel->relid, &attrs);
 	foreach(lc, rel->baserestrictinfo)
 		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause, rel->relid, &attrs);
-	for (i = 0; i < index->ncolumns; i++)
-	{
-		int			attno = index->indexkeys[i];
+	return attrs;
+}
 
-		if (attno > 0 && index->canreturn[i])
-			attrs = bms_del_member(attrs, attno - FirstLowInvalidHeapAttributeNumber);
+bool
+vis_index_holds(IndexOptInfo *index, Bitmapset *attrs)
+{
+	int			m = -1;
+	int			i;
+
+	while ((m = bms_next_member(attrs, m)) >= 0)
+	{
+		for (i = 0; i < index->ncolumns; i++)
+			if (index->indexkeys[i] > 0 && index->canreturn[i] &&
+				index->indexkeys[i] - FirstLowInvalidHeapAttributeNumber == m)
+				break;
+		if (i == index->ncolumns)
+			return false;
 	}
-	return bms_is_empty(attrs);
+	return true;
+}
+
+/*
+ * vis_index_covers tells whether an index-only scan of index can answer the
+ * relation's part of the query: the index holds every column the query
+ * reads, an index-only scan is allowed and nearly all the table's pages
+ * are all-visible.  It is the planner's own test (check_index_only) in
+ * short.
+ */
+bool
+vis_index_covers(IndexOptInfo *index)
+{
+	RelOptInfo *rel = index->rel;
+
+	if (!enable_indexonlyscan || rel->allvisfrac < VIS_INDEX_MIN_ALLVISIBLE)
+		return false;
+	return vis_index_holds(index, vis_rel_attrs(rel));
 }
 
 /* index_only_cost estimates an index-only scan of nids ids matching rows */
@@ -218,7 +240,7 @@ worth_index(SupportRequestIndexCondition *req, VisResult *r, int side, bool two_
 
 	if (share < 0)
 		return false;
-	if (tuples > 0 && vis_index_covers(req->index, true))
+	if (tuples > 0 && vis_index_covers(req->index))
 	{
 		double		mine = index_only_cost(nids, share * tuples);
 

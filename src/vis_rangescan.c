@@ -191,20 +191,18 @@ range_policy(RelOptInfo *rel, Oid relid)
 
 /*
  * index_usable tells whether a range scan can read index at all: a plain
- * btree of columns led by a bigint, on a relation whose query reads no
- * system column nor the whole row (what an UPDATE, a DELETE or a row lock
- * needs), and does not already restrict the leading column to values (a
- * point query is better served as it is).  range_index returns the side it
- * can be range-scanned by (1: led by user_id, 2: led by content_id), sets
- * pos to the positions of the policy's columns in it and heap to whether
- * the query needs columns the index does not hold; 0 if it cannot.
+ * btree of columns led by a bigint that the query does not already
+ * restrict to values (a point query is better served as it is).  No range
+ * scan serves a query that reads a system column or the whole row (what an
+ * UPDATE, a DELETE or a row lock needs): reads_system_columns.
+ * range_index returns the side a usable index can be range-scanned by (1:
+ * led by user_id, 2: led by content_id), sets pos to the positions of the
+ * policy's columns in it and heap to whether the query reads columns
+ * (attrs, from vis_rel_attrs) the index does not hold; 0 if it cannot.
  */
 static bool
 index_usable(IndexOptInfo *index)
 {
-	RelOptInfo *rel = index->rel;
-	Bitmapset  *attrs = NULL;
-	ListCell   *lc;
 	int			i;
 
 	if (index->relam != BTREE_AM_OID || index->indpred != NIL || index->nkeycolumns < 1 ||
@@ -213,27 +211,27 @@ index_usable(IndexOptInfo *index)
 	for (i = 0; i < index->ncolumns; i++)
 		if (index->indexkeys[i] <= 0)
 			return false;
-	pull_varattnos((Node *) rel->reltarget->exprs, rel->relid, &attrs);
-	foreach(lc, rel->baserestrictinfo)
-		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause, rel->relid, &attrs);
-	if (bms_next_member(attrs, -1) >= 0 &&
-		bms_next_member(attrs, -1) < 1 - FirstLowInvalidHeapAttributeNumber)
-		return false;
-	return !vis_has_equality(rel, index->opfamily[0],
-							 (Node *) makeVar(rel->relid, index->indexkeys[0], INT8OID, -1,
+	return !vis_has_equality(index->rel, index->opfamily[0],
+							 (Node *) makeVar(index->rel->relid, index->indexkeys[0], INT8OID, -1,
 											  InvalidOid, 0));
 }
 
+static bool
+reads_system_columns(Bitmapset *attrs)
+{
+	int			first = bms_next_member(attrs, -1);
+
+	return first >= 0 && first < 1 - FirstLowInvalidHeapAttributeNumber;
+}
+
 static int
-range_index(IndexOptInfo *index, FuncExpr *call, int pos[3], bool *heap)
+range_index(IndexOptInfo *index, FuncExpr *call, Bitmapset *attrs, int pos[3], bool *heap)
 {
 	AttrNumber	attnos[3];
 	int			side;
 	int			i,
 				k;
 
-	if (!index_usable(index))
-		return 0;
 	attnos[0] = ((Var *) lsecond(call->args))->varattno;
 	attnos[1] = ((Var *) lthird(call->args))->varattno;
 	attnos[2] = IsA(lfourth(call->args), Var) ? ((Var *) lfourth(call->args))->varattno : 0;
@@ -255,7 +253,7 @@ range_index(IndexOptInfo *index, FuncExpr *call, int pos[3], bool *heap)
 		if (attnos[k] != 0 && pos[k] == 0)
 			return 0;
 	}
-	*heap = !vis_index_covers(index, false);
+	*heap = !vis_index_holds(index, attrs);
 	return side;
 }
 
@@ -272,19 +270,25 @@ vis_rangescan_offered(PlannerInfo *root, IndexOptInfo *index, Node *policy)
 	RangeTblEntry *rte;
 	FuncExpr   *call;
 	VisResult  *r;
+	Bitmapset  *attrs;
 	int			pos[3];
 	bool		heap;
 
-	if (!vis_enable_rangescan || rel->reloptkind != RELOPT_BASEREL || rel->tuples <= 0)
+	if (!vis_enable_rangescan || rel->reloptkind != RELOPT_BASEREL || rel->tuples <= 0 ||
+		!index_usable(index))
 		return false;
 	rte = planner_rt_fetch(rel->relid, root);
 	if (rte->rtekind != RTE_RELATION)
+		return false;
+	attrs = vis_rel_attrs(rel);
+	if (reads_system_columns(attrs))
 		return false;
 	call = range_policy(rel, rte->relid);
 	if (call == NULL || !equal(call, policy))
 		return false;
 	r = vis_plan_time_result(linitial(call->args));
-	return r != NULL && !r->sees_all && r->flat == NULL && range_index(index, call, pos, &heap) != 0;
+	return r != NULL && !r->sees_all && r->flat == NULL &&
+		range_index(index, call, attrs, pos, &heap) != 0;
 }
 
 /*
@@ -381,6 +385,8 @@ static void
 range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntry *rte)
 {
 	int			which;
+	List	   *usable = NIL;
+	Bitmapset  *attrs;
 	FuncExpr   *call;
 	VisResult  *r;
 	ListCell   *lc;
@@ -396,8 +402,11 @@ range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEn
 		return;
 	foreach(lc, rel->indexlist)
 		if (index_usable(lfirst_node(IndexOptInfo, lc)))
-			break;
-	if (lc == NULL)
+			usable = lappend(usable, lfirst(lc));
+	if (usable == NIL)
+		return;
+	attrs = vis_rel_attrs(rel);
+	if (reads_system_columns(attrs))
 		return;
 	call = range_policy(rel, rte->relid);
 	if (call == NULL)
@@ -405,12 +414,12 @@ range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEn
 	r = vis_plan_time_result(linitial(call->args));
 	if (r == NULL || r->sees_all || r->flat != NULL)
 		return;
-	foreach(lc, rel->indexlist)
+	foreach(lc, usable)
 	{
 		IndexOptInfo *index = lfirst_node(IndexOptInfo, lc);
 		int			pos[3];
 		bool		heap;
-		int			side = range_index(index, call, pos, &heap);
+		int			side = range_index(index, call, attrs, pos, &heap);
 		Path	   *path;
 
 		if (side != 0 && (path = range_path(root, rel, index, call, side, pos, heap, r)) != NULL)
