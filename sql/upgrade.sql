@@ -37,6 +37,8 @@ CREATE TEMP TABLE before_answers AS SELECT * FROM answers;
 SELECT count(*) > 0 AS some_rows_visible, count(DISTINCT principal) > 5 AS several_principals FROM before_answers;
 ALTER EXTENSION lms_visibility UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+ALTER EXTENSION lms_visibility UPDATE TO '0.3.0';
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 -- the same rows, and the same answers both ways
 SELECT * FROM before_digests EXCEPT SELECT * FROM digests;
 (SELECT * FROM before_answers EXCEPT ALL SELECT * FROM answers)
@@ -57,7 +59,16 @@ FROM pg_index WHERE indrelid IN ('lms.progress'::regclass, 'lms.enrollments'::re
 ORDER BY indexrelid::regclass::text;
 -- and the primary key is still (user_id, content_id)
 SELECT conname, conkey FROM pg_constraint WHERE conrelid = 'lms.progress'::regclass AND contype = 'p';
+-- the invalidation triggers of 0.3.0: a row trigger for inserts and
+-- deletes, one for updates of the columns the engine reads
+SELECT tgrelid::regclass, tgname, pg_get_triggerdef(oid) ~ 'FOR EACH ROW' AS per_row
+FROM pg_trigger WHERE tgname LIKE 'invalidate_cache%' AND tgrelid = 'lms.progress'::regclass ORDER BY 2;
 DROP VIEW digests, answers;
+-- from 0.2.0, the other released version
+DROP EXTENSION lms_visibility;
+CREATE EXTENSION lms_visibility VERSION '0.2.0';
+ALTER EXTENSION lms_visibility UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 DROP EXTENSION lms_visibility;
 CREATE EXTENSION lms_visibility;
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';

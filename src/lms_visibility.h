@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "access/attnum.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "utils/snapshot.h"
@@ -76,6 +77,65 @@ typedef struct VisGrant
 #include "lib/simplehash.h"
 
 /* ---------------------------------------------------------------------
+ * Invalidation keys (vis_inval.c): the store facts a cached result read
+ * ---------------------------------------------------------------------
+ */
+typedef uint32 VisKey;			/* an OID of the key range, never a relation */
+
+#define VIS_KEY_BASE ((VisKey) 0xC0000000)
+#define VIS_KEY_MASK ((VisKey) 0x3FFFFFFF)
+#define VisIsKey(oid) (((oid) & VIS_KEY_BASE) == VIS_KEY_BASE)
+
+typedef struct VisKeyEntry
+{
+	VisKey		key;
+	char		status;
+} VisKeyEntry;
+
+#define SH_PREFIX keyset
+#define SH_ELEMENT_TYPE VisKeyEntry
+#define SH_KEY_TYPE VisKey
+#define SH_SCOPE extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+/* the columns a store relation is read by; VIS_FACT_ALL: read in full */
+#define VIS_FACT_ALL "*"
+#define VIS_MAX_FACT_COLUMNS 2
+
+typedef struct VisStoreFacts
+{
+	const char *relname;
+	const char *columns[VIS_MAX_FACT_COLUMNS];
+} VisStoreFacts;
+
+extern const VisStoreFacts vis_store_facts[];
+extern const VisStoreFacts *vis_store_facts_of(const char *relname);
+extern bool vis_fact_declared(const char *relname, const char *column);
+extern VisKey vis_key(Oid relid, AttrNumber attnum, int64 value);
+
+/* what one build read, and what arrived while it ran */
+typedef struct VisRecorder
+{
+	keyset_hash *keys;
+	int			nreceived;
+	VisKey		received[64];
+	bool		flushed;		/* a flush, or more keys than received[] holds */
+	struct VisRecorder *outer;
+} VisRecorder;
+
+extern void vis_inval_init(void);
+extern void vis_record_start(VisRecorder *rec, MemoryContext cxt);
+extern bool vis_record_stop(VisRecorder *rec);
+extern bool vis_record_active(void);
+extern void vis_record_add(VisKey key);
+extern void vis_record_scan(Oid relid, AttrNumber attnum, int64 value);
+extern void vis_record_copy(keyset_hash *keys);
+extern void vis_record_received(VisKey key);
+extern bool vis_inval_send(VisKey key);
+extern void vis_inval_flushed(void);
+
+/* ---------------------------------------------------------------------
  * The store loader (vis_load.c): direct index scans of lms tables
  * ---------------------------------------------------------------------
  */
@@ -114,8 +174,9 @@ typedef struct VisGroup
 	int64		id;
 	char		status;
 	int64		parent;			/* 0 = top level */
-	char	   *name;
+	char	   *name;			/* NULL unless loaded with labels */
 	VisIdArray	children;
+	VisIdArray	owned;			/* content owned by the group */
 } VisGroup;
 
 #define SH_PREFIX groupmap
@@ -144,16 +205,40 @@ typedef struct VisContent
 #define SH_DECLARE
 #include "lib/simplehash.h"
 
-/* One tenant's structure, loaded for one computation */
+/* a user's list of ids: the content a user is the main author of */
+typedef struct VisIdList
+{
+	int64		id;
+	char		status;
+	VisIdArray	ids;
+} VisIdList;
+
+#define SH_PREFIX idlistmap
+#define SH_ELEMENT_TYPE VisIdList
+#define SH_KEY_TYPE int64
+#define SH_SCOPE extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+/*
+ * One tenant's structure: what every principal of the tenant reads (the
+ * group and content trees, who owns and who authored what).  The cache
+ * keeps it for the principals it builds; explain_visibility loads its own,
+ * with labels.
+ */
 typedef struct VisTenant
 {
 	int64		tenant_id;
 	bool		extended;
 	groupmap_hash *groups;
 	contentmap_hash *content;
+	idlistmap_hash *authored;	/* main author -> content */
 } VisTenant;
 
-extern VisTenant *vis_tenant_load(int64 tenant_id, Snapshot snap);
+/* where vis_compute takes a principal's tenant from */
+typedef VisTenant *(*VisTenantFn) (int64 tenant_id, Snapshot snap, void *arg);
+
+extern VisTenant *vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels);
 extern VisIdSet *vis_subtree(VisTenant *t, int64 root, VisIdArray *out);
 extern VisIdSet *vis_connected(VisTenant *t, VisIdSet *s, VisIdArray *s_arr,
 							   VisIdArray *out, Snapshot snap);
@@ -284,7 +369,8 @@ typedef struct VisResult
 	const void *flat;			/* a parallel worker's view of the leader's entry */
 } VisResult;
 
-extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap);
+extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
+							  VisTenantFn get_tenant, void *arg);
 extern char *vis_source_label(VisResult *r, const VisSource *src);
 extern bool vis_result_grant_sees(VisResult *r, int64 content_id,
 								  bool has_context, int64 context_id);
@@ -346,6 +432,7 @@ extern VisResult *vis_cache_get(int64 principal);
 extern uint64 vis_cache_generation(void);
 extern MemoryContext vis_cache_context(void);
 extern int	vis_cache_max_principals;
+extern int	vis_cache_memory_kb;
 
 /* ---------------------------------------------------------------------
  * Sharing cached entries with parallel workers (vis_share.c)

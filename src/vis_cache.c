@@ -1,21 +1,30 @@
 /*-------------------------------------------------------------------------
  *
  * vis_cache.c
- *	  Per-backend cache of U(p) and C(p), one entry per principal, reused
- *	  across statements and transactions and dropped exactly when the
- *	  relationship store changes.
+ *	  Per-backend cache of U(p) and C(p), one entry per principal, and of
+ *	  the tenants' structures the entries are built from; reused across
+ *	  statements and transactions, and dropped exactly when a store fact
+ *	  one of them read changes.
  *
- *	  Every store table has a statement-level trigger that fires a relcache
- *	  invalidation on the proxy relation lms.cache_proxy.  PostgreSQL
- *	  delivers it to every backend at commit (to hot standbys through WAL
- *	  replay) and to the changing backend at its next command.  The callback
- *	  only bumps a generation counter; entries of an older generation are
- *	  freed on next use.  A transaction or subtransaction abort bumps it too,
- *	  so nothing built from rolled-back rows survives, and an entry that was
+ *	  Each build records the keys of the facts it reads (vis_inval.c).  The
+ *	  store's row triggers send the keys of the rows they change as relcache
+ *	  invalidations; PostgreSQL delivers them to every backend at commit
+ *	  (to hot standbys through WAL replay) and to the changing backend at
+ *	  its next command, and re-executes them locally when the transaction
+ *	  or subtransaction that sent them aborts, so nothing built from
+ *	  rolled-back rows survives.  The callback marks stale the entries that
+ *	  read the key; they are freed on next use.  An invalidation of the
+ *	  proxy relation lms.cache_proxy (TRUNCATE, a statement that touched
+ *	  too many facts) or of everything (InvalidOid) flushes all.  An entry
  *	  invalidated while it was being built is used once and never cached.
  *
+ *	  The cache holds at most lms.cache_memory bytes (entries and tenant
+ *	  structures) and lms.cache_principals entries, evicting the least
+ *	  recently used.  An entry larger than the whole bound is used once.
+ *
  *	  Under REPEATABLE READ and SERIALIZABLE, an entry is built from the
- *	  transaction's snapshot and lives only until the transaction ends.
+ *	  transaction's snapshot, with a tenant structure of its own, and lives
+ *	  only until the transaction ends.
  *
  * IDENTIFICATION
  *	  src/vis_cache.c
@@ -26,7 +35,9 @@
 
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
+#include "lib/ilist.h"
 #include "portability/instr_time.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
@@ -41,16 +52,51 @@
 typedef struct VisCacheEntry
 {
 	int64		principal;
-	uint64		generation;		/* 0 = free slot */
+	bool		live;			/* false: stale, free on next use */
 	bool		xact_local;		/* built from a transaction snapshot */
 	bool		statement_only; /* built in parallel mode: see vis_build_snapshot */
-	uint64		last_used;
-	MemoryContext cxt;
+	dlist_node	lru;			/* most recently used first */
+	Size		bytes;
+	MemoryContext cxt;			/* the result and its keys */
 	VisResult  *res;
+	keyset_hash *keys;			/* the facts the result read */
 	struct dsm_segment *share;	/* the entry as parallel workers see it */
 } VisCacheEntry;
 
-int			vis_cache_max_principals = 64;
+typedef struct VisPrincipalSlot
+{
+	int64		principal;
+	char		status;
+	VisCacheEntry *entry;
+} VisPrincipalSlot;
+
+#define SH_PREFIX pslot
+#define SH_ELEMENT_TYPE VisPrincipalSlot
+#define SH_KEY_TYPE int64
+#define SH_KEY principal
+#define SH_HASH_KEY(tb, key) murmurhash32((uint32) ((uint64) (key) ^ ((uint64) (key) >> 32)))
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* A tenant's structure, shared by the entries of its principals */
+typedef struct VisTenantEntry
+{
+	int64		tenant_id;
+	bool		live;
+	uint64		last_used;
+	Size		bytes;
+	MemoryContext cxt;
+	VisTenant  *t;
+	keyset_hash *keys;
+} VisTenantEntry;
+
+#define VIS_MAX_TENANTS 16
+
+int			vis_cache_max_principals = 4096;
+int			vis_cache_memory_kb = 65536;
 
 /*
  * vis_cache_epoch changes whenever a result handed out may be freed or has
@@ -62,58 +108,127 @@ uint64		vis_cache_epoch = 1;
 bool		vis_cache_last_kept = false;
 
 static MemoryContext VisCacheContext = NULL;
-static VisCacheEntry *entries = NULL;
+static dlist_head lru = DLIST_STATIC_INIT(lru);
+static pslot_hash *pmap = NULL;
 static int	nentries = 0;
-static int	maxentries = 0;
+static int	nstale = 0;
+static Size entry_bytes = 0;	/* of the live entries, as last measured */
 static VisCacheEntry *last_hit = NULL;
+static VisTenantEntry tenants[VIS_MAX_TENANTS];
+static uint64 tenant_tick = 0;
 static uint64 generation = 1;
-static uint64 tick = 0;
 static bool any_xact_local = false;
 static bool any_statement_only = false;
 static Oid	proxy_oid = InvalidOid;
+static VisKey role_keys[2];		/* lms.role_bindings, lms.trusted_roles, in full */
 
 /* observability */
 static uint64 stat_hits = 0;
 static uint64 stat_rebuilds = 0;
 static uint64 stat_invalidations = 0;
+static uint64 stat_evictions = 0;
 static TimestampTz stat_last_invalidation = 0;
 static double stat_last_rebuild_ms = 0;
 
-/*
- * vis_invalidate marks every entry stale.  It runs inside invalidation
- * callbacks: no catalog access, no allocation.
- */
 static void
-vis_invalidate(void)
+note_invalidation(void)
 {
-	int			i;
-
-	for (i = 0; i < nentries; i++)
-		vis_share_stale(entries[i].share);
-	generation++;
 	vis_cache_epoch++;
 	last_hit = NULL;
 	stat_invalidations++;
 	stat_last_invalidation = GetCurrentTimestamp();
 }
 
+static void
+mark_stale(VisCacheEntry *e)
+{
+	if (!e->live)
+		return;
+	e->live = false;
+	nstale++;
+	vis_share_stale(e->share);
+}
+
 /*
- * watch_proxy makes sure the relcache callback knows the proxy relation.
- * Whatever is built under the current generation (cache entries, the role
- * map of vis_principal.c) relies on it: an invalidation of a relation the
- * callback does not recognise is ignored, so a binding revoked after a role
- * map was loaded with no cache entry built in between would go unnoticed.
+ * flush_all marks every entry and tenant structure stale, and the role
+ * map too.  It runs inside invalidation callbacks: no catalog access, no
+ * allocation.
+ */
+static void
+flush_all(void)
+{
+	dlist_iter	it;
+	int			i;
+
+	dlist_foreach(it, &lru)
+		mark_stale(dlist_container(VisCacheEntry, lru, it.cur));
+	for (i = 0; i < VIS_MAX_TENANTS; i++)
+		tenants[i].live = false;
+	generation++;
+	vis_record_received(InvalidOid);
+	note_invalidation();
+}
+
+/*
+ * key_changed marks stale what read the fact of key.  It runs inside
+ * invalidation callbacks.
+ */
+static void
+key_changed(VisKey key)
+{
+	bool		changed = false;
+	dlist_iter	it;
+	int			i;
+
+	dlist_foreach(it, &lru)
+	{
+		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
+
+		if (e->live && keyset_lookup(e->keys, key) != NULL)
+		{
+			mark_stale(e);
+			changed = true;
+		}
+	}
+	for (i = 0; i < VIS_MAX_TENANTS; i++)
+		if (tenants[i].live && keyset_lookup(tenants[i].keys, key) != NULL)
+		{
+			tenants[i].live = false;
+			changed = true;
+		}
+	if (key == role_keys[0] || key == role_keys[1])
+	{
+		generation++;			/* the role map (vis_principal.c) reloads */
+		changed = true;
+	}
+	vis_record_received(key);
+	if (changed)
+		note_invalidation();
+}
+
+/*
+ * watch_proxy makes sure the relcache callback knows the proxy relation
+ * and the keys of the role map.  Whatever is built under the current
+ * generation (cache entries, the role map of vis_principal.c) relies on
+ * it: an invalidation the callback does not recognise is ignored, so a
+ * binding revoked after a role map was loaded with no cache entry built in
+ * between would go unnoticed.
  */
 static void
 watch_proxy(void)
 {
 	if (!OidIsValid(proxy_oid))
+	{
+		role_keys[0] = vis_key(vis_relid("role_bindings", false), 0, 0);
+		role_keys[1] = vis_key(vis_relid("trusted_roles", false), 0, 0);
 		proxy_oid = vis_relid("cache_proxy", false);
+	}
 }
 
 /*
- * vis_relcache_callback flushes on an invalidation of the proxy relation,
- * or of everything (InvalidOid, e.g. after a shared-invalidation overflow).
+ * vis_relcache_callback dispatches the invalidations: a key, the proxy
+ * relation, or everything (InvalidOid, e.g. after a shared-invalidation
+ * overflow).
  */
 static void
 vis_relcache_callback(Datum arg, Oid relid)
@@ -121,10 +236,12 @@ vis_relcache_callback(Datum arg, Oid relid)
 	vis_load_forget(relid);
 	if (relid == InvalidOid || relid == proxy_oid)
 	{
-		vis_invalidate();
+		flush_all();
 		/* the proxy may have been dropped: look it up again */
 		proxy_oid = InvalidOid;
 	}
+	else if (VisIsKey(relid))
+		key_changed((VisKey) relid);
 }
 
 /*
@@ -134,22 +251,23 @@ vis_relcache_callback(Datum arg, Oid relid)
 static void
 drop_entries(bool xact_local)
 {
-	int			i;
+	dlist_iter	it;
 
-	for (i = 0; i < nentries; i++)
-		if (xact_local ? entries[i].xact_local : entries[i].statement_only)
-		{
-			vis_share_stale(entries[i].share);
-			entries[i].generation = 0;
-		}
+	dlist_foreach(it, &lru)
+	{
+		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
+
+		if (xact_local ? e->xact_local : e->statement_only)
+			mark_stale(e);
+	}
 	vis_cache_epoch++;
 	last_hit = NULL;
 }
 
 /*
- * vis_xact_callback drops what a failed transaction may have built from
- * its own rows, and what a snapshot-isolated transaction built from its
- * snapshot.
+ * vis_xact_callback drops what a snapshot-isolated transaction built from
+ * its snapshot.  What an aborted transaction built from its own rows goes
+ * with the keys PostgreSQL re-executes locally at the abort.
  */
 static void
 vis_xact_callback(XactEvent event, void *arg)
@@ -158,9 +276,6 @@ vis_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			vis_invalidate();
-			any_xact_local = false;
-			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
@@ -173,41 +288,38 @@ vis_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/*
+ * vis_cache_exit unpublishes the entries shared with parallel workers when
+ * the backend exits.
+ */
 static void
-vis_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-					 SubTransactionId parentSubid, void *arg)
+vis_cache_exit(int code, Datum arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		vis_invalidate();
+	dlist_iter	it;
+
+	dlist_foreach(it, &lru)
+	{
+		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
+
+		vis_share_drop(e->share, e->principal);
+		e->share = NULL;
+	}
 }
 
 /*
  * vis_cache_init registers the callbacks; called once from _PG_init.
  */
-static void
-vis_cache_exit(int code, Datum arg)
-{
-	int			i;
-
-	for (i = 0; i < nentries; i++)
-	{
-		vis_share_drop(entries[i].share, entries[i].principal);
-		entries[i].share = NULL;
-	}
-}
-
 void
 vis_cache_init(void)
 {
 	before_shmem_exit(vis_cache_exit, (Datum) 0);
 	CacheRegisterRelcacheCallback(vis_relcache_callback, (Datum) 0);
 	RegisterXactCallback(vis_xact_callback, NULL);
-	RegisterSubXactCallback(vis_subxact_callback, NULL);
 }
 
 /*
- * vis_cache_generation returns the current generation: anything built
- * under an older one is stale.
+ * vis_cache_generation returns the current generation of the role map:
+ * anything built from the bindings under an older one is stale.
  */
 uint64
 vis_cache_generation(void)
@@ -233,40 +345,182 @@ free_entry(VisCacheEntry *e)
 {
 	vis_cache_epoch++;
 	vis_share_drop(e->share, e->principal);
-	e->share = NULL;
-	if (e->cxt)
-		MemoryContextDelete(e->cxt);
-	e->cxt = NULL;
-	e->res = NULL;
-	e->generation = 0;
+	if (!e->live)
+		nstale--;
+	else
+		entry_bytes -= Min(entry_bytes, e->bytes);
+	dlist_delete(&e->lru);
+	pslot_delete(pmap, e->principal);
+	MemoryContextDelete(e->cxt);
 	if (last_hit == e)
 		last_hit = NULL;
+	pfree(e);
+	nentries--;
 }
 
-/* sweep frees stale entries and compacts the array */
+/* sweep frees the stale entries */
 static void
 sweep(void)
 {
-	int			i,
-				j = 0;
+	dlist_mutable_iter it;
 
-	for (i = 0; i < nentries; i++)
+	if (nstale == 0)
+		return;
+	dlist_foreach_modify(it, &lru)
 	{
-		if (entries[i].generation != generation)
-			free_entry(&entries[i]);
-		else
+		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
+
+		if (!e->live)
+			free_entry(e);
+	}
+}
+
+static Size
+tenant_bytes(void)
+{
+	Size		n = 0;
+	int			i;
+
+	for (i = 0; i < VIS_MAX_TENANTS; i++)
+		if (tenants[i].cxt != NULL)
+			n += tenants[i].bytes;
+	return n;
+}
+
+static Size
+memory_limit(void)
+{
+	return (Size) vis_cache_memory_kb * 1024;
+}
+
+/*
+ * measure recounts the bytes of the live entries: a result grows after it
+ * is built (the sorted arrays and runs the planner asks for).
+ */
+static void
+measure(void)
+{
+	dlist_iter	it;
+
+	entry_bytes = 0;
+	dlist_foreach(it, &lru)
+	{
+		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
+
+		e->bytes = MemoryContextMemAllocated(e->cxt, true);
+		if (e->live)
+			entry_bytes += e->bytes;
+	}
+}
+
+/*
+ * make_room evicts the least recently used entries until one more of
+ * bytes fits, and says whether it does.
+ */
+static bool
+make_room(Size bytes)
+{
+	Size		limit = memory_limit();
+
+	if (bytes + tenant_bytes() > limit)
+		return false;
+	measure();
+	while (!dlist_is_empty(&lru) &&
+		   (entry_bytes + tenant_bytes() + bytes > limit || nentries >= vis_cache_max_principals))
+	{
+		free_entry(dlist_tail_element(VisCacheEntry, lru, &lru));
+		stat_evictions++;
+	}
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Tenant structures
+ * ---------------------------------------------------------------------
+ */
+
+/* what vis_cache_get tells cached_tenant about the build */
+typedef struct TenantUse
+{
+	bool		cache_ok;		/* latest snapshot, kept beyond the statement */
+} TenantUse;
+
+static void
+free_tenant(VisTenantEntry *te)
+{
+	if (te->cxt != NULL)
+		MemoryContextDelete(te->cxt);
+	memset(te, 0, sizeof(*te));
+}
+
+/*
+ * cached_tenant is the VisTenantFn of cache builds: the tenant's structure
+ * as cached, or loaded and kept.  The build depends on what the structure
+ * read either way.
+ */
+static VisTenant *
+cached_tenant(int64 tenant_id, Snapshot snap, void *arg)
+{
+	TenantUse  *use = (TenantUse *) arg;
+	VisTenantEntry *te = NULL;
+	VisRecorder rec;
+	MemoryContext cxt;
+	MemoryContext old;
+	VisTenant  *t;
+	int			i;
+
+	if (!use->cache_ok)
+		return vis_tenant_load(tenant_id, snap, false);
+	for (i = 0; i < VIS_MAX_TENANTS; i++)
+	{
+		if (tenants[i].cxt != NULL && !tenants[i].live)
+			free_tenant(&tenants[i]);
+		if (tenants[i].cxt != NULL && tenants[i].tenant_id == tenant_id)
 		{
-			if (i != j)
-			{
-				if (last_hit == &entries[i])
-					last_hit = &entries[j];
-				entries[j] = entries[i];
-			}
-			j++;
+			tenants[i].last_used = ++tenant_tick;
+			vis_record_copy(tenants[i].keys);
+			return tenants[i].t;
 		}
 	}
-	nentries = j;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "lms_visibility tenant",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	vis_record_start(&rec, cxt);
+	t = vis_tenant_load(tenant_id, snap, false);
+	MemoryContextSwitchTo(old);
+	if (!vis_record_stop(&rec))
+		return t;				/* born stale: goes with the build */
+
+	for (i = 0; i < VIS_MAX_TENANTS; i++)
+		if (tenants[i].cxt == NULL)
+		{
+			te = &tenants[i];
+			break;
+		}
+	if (te == NULL)
+	{
+		te = &tenants[0];
+		for (i = 1; i < VIS_MAX_TENANTS; i++)
+			if (tenants[i].last_used < te->last_used)
+				te = &tenants[i];
+		free_tenant(te);
+	}
+	MemoryContextSetParent(cxt, vis_cache_context());
+	te->tenant_id = tenant_id;
+	te->live = true;
+	te->last_used = ++tenant_tick;
+	te->cxt = cxt;
+	te->t = t;
+	te->keys = rec.keys;
+	te->bytes = MemoryContextMemAllocated(cxt, true);
+	return t;
 }
+
+/* ---------------------------------------------------------------------
+ * Entries
+ * ---------------------------------------------------------------------
+ */
 
 /*
  * vis_cache_statement_start drops the entries kept for one statement only
@@ -282,6 +536,17 @@ vis_cache_statement_start(void)
 	any_statement_only = false;
 }
 
+static VisCacheEntry *
+lookup(int64 principal)
+{
+	VisPrincipalSlot *slot;
+
+	if (pmap == NULL)
+		return NULL;
+	slot = pslot_lookup(pmap, principal);
+	return slot != NULL ? slot->entry : NULL;
+}
+
 /*
  * vis_cache_get returns U(p) and C(p) of a principal, from the cache or
  * freshly computed.  The result stays valid until the next call.
@@ -290,101 +555,86 @@ VisResult *
 vis_cache_get(int64 principal)
 {
 	VisCacheEntry *e;
+	VisPrincipalSlot *slot;
 	MemoryContext cxt;
 	MemoryContext old;
 	VisResult  *res;
-	uint64		born;
+	VisRecorder rec;
+	TenantUse	use;
 	Snapshot	snap;
 	bool		keep;
+	bool		fresh;
+	bool		found;
 	instr_time	start,
 				duration;
-	int			i;
 
 	vis_cache_last_kept = true;
 	if (any_statement_only && !IsInParallelMode())
 		vis_cache_statement_start();
-	if (last_hit && last_hit->principal == principal && last_hit->generation == generation)
+	if (last_hit && last_hit->principal == principal && last_hit->live)
 	{
 		stat_hits++;
-		last_hit->last_used = ++tick;
 		return last_hit->res;
 	}
 
 	watch_proxy();
 	sweep();
-	for (i = 0; i < nentries; i++)
+	e = lookup(principal);
+	if (e != NULL)
 	{
-		if (entries[i].principal == principal)
-		{
-			stat_hits++;
-			last_hit = &entries[i];
-			last_hit->last_used = ++tick;
-			return last_hit->res;
-		}
+		stat_hits++;
+		dlist_move_head(&lru, &e->lru);
+		last_hit = e;
+		return e->res;
 	}
 
 	/* build in a context of the caller: if anything fails it goes away */
-	born = generation;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "lms_visibility principal",
-								ALLOCSET_DEFAULT_SIZES);
+								ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	INSTR_TIME_SET_CURRENT(start);
+	vis_record_start(&rec, cxt);
 	snap = vis_build_snapshot(true, &keep);
-	res = vis_compute(principal, NULL, snap);
+	use.cache_ok = keep && !IsolationUsesXactSnapshot();
+	res = vis_compute(principal, NULL, snap, cached_tenant, &use);
 	UnregisterSnapshot(snap);
+	fresh = vis_record_stop(&rec);
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	MemoryContextSwitchTo(old);
 	stat_rebuilds++;
 	stat_last_rebuild_ms = INSTR_TIME_GET_MILLISEC(duration);
 
-	if (generation != born || !OidIsValid(proxy_oid))
+	/* born stale, or larger than the whole cache: use once, never cache */
+	if (!fresh || !OidIsValid(proxy_oid) ||
+		!make_room(MemoryContextMemAllocated(cxt, true)))
 	{
 		vis_cache_last_kept = false;
-		return res;				/* born stale: use once, never cache */
+		return res;
 	}
 
-	/* keep it: evict the least recently used entry when full */
-	if (entries == NULL)
-	{
-		maxentries = 16;
-		entries = MemoryContextAllocZero(vis_cache_context(), sizeof(VisCacheEntry) * maxentries);
-	}
-	if (nentries >= vis_cache_max_principals && nentries > 0)
-	{
-		int			victim = 0;
-
-		for (i = 1; i < nentries; i++)
-			if (entries[i].last_used < entries[victim].last_used)
-				victim = i;
-		free_entry(&entries[victim]);
-		entries[victim] = entries[nentries - 1];
-		vis_cache_epoch++;
-		nentries--;
-		last_hit = NULL;
-	}
-	if (nentries >= maxentries)
-	{
-		maxentries *= 2;
-		entries = repalloc(entries, sizeof(VisCacheEntry) * maxentries);
-		vis_cache_epoch++;
-		last_hit = NULL;
-	}
+	if (pmap == NULL)
+		pmap = pslot_create(vis_cache_context(), 64, NULL);
 	MemoryContextSetParent(cxt, vis_cache_context());
-	e = &entries[nentries++];
+	e = MemoryContextAllocZero(vis_cache_context(), sizeof(VisCacheEntry));
 	e->principal = principal;
-	e->generation = generation;
+	e->live = true;
 	e->xact_local = IsolationUsesXactSnapshot();
 	e->statement_only = !keep;
 	if (!keep)
 		any_statement_only = true;
-	e->last_used = ++tick;
 	e->cxt = cxt;
 	e->res = res;
-	e->share = NULL;			/* the slot may hold an old entry's pointer */
+	e->keys = rec.keys;
+	e->bytes = MemoryContextMemAllocated(cxt, true);
 	e->share = vis_share_create(res);
 	if (e->xact_local)
 		any_xact_local = true;
+	dlist_push_head(&lru, &e->lru);
+	slot = pslot_insert(pmap, principal, &found);
+	slot->entry = e;
+	nentries++;
+	entry_bytes += e->bytes;
 	last_hit = e;
 	return res;
 }
@@ -431,23 +681,26 @@ Datum
 lms_cache_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[9];
-	bool		nulls[9] = {0};
-	int64		bytes = 0;
-	int			live = 0;
+	Datum		values[13];
+	bool		nulls[13] = {0};
+	int			live_tenants = 0;
 	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	for (i = 0; i < nentries; i++)
-	{
-		if (entries[i].generation != generation)
-			continue;
-		live++;
-		bytes += MemoryContextMemAllocated(entries[i].cxt, true);
-	}
-	values[0] = Int32GetDatum(live);
-	values[1] = Int64GetDatum(bytes);
+	/* the 0.1.0 and 0.2.0 definitions take the first 7 and 9 columns */
+	if (tupdesc->natts > lengthof(values))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lms.cache_stats() returns more columns than the loaded library knows"),
+				 errhint("Install the library of the extension's version and reconnect.")));
+	sweep();
+	measure();
+	for (i = 0; i < VIS_MAX_TENANTS; i++)
+		if (tenants[i].cxt != NULL && tenants[i].live)
+			live_tenants++;
+	values[0] = Int32GetDatum(nentries);
+	values[1] = Int64GetDatum((int64) (entry_bytes + tenant_bytes()));
 	values[2] = Int64GetDatum((int64) stat_hits);
 	values[3] = Int64GetDatum((int64) stat_rebuilds);
 	values[4] = Int64GetDatum((int64) stat_invalidations);
@@ -458,8 +711,9 @@ lms_cache_stats(PG_FUNCTION_ARGS)
 	values[6] = Float8GetDatum(stat_last_rebuild_ms);
 	values[7] = Int64GetDatum((int64) vis_shortcut_scans);
 	values[8] = Int64GetDatum((int64) vis_inline_scans);
-	/* the 0.1.0 definition has neither of the last two: it takes the first 7 */
-	if (tupdesc->natts > lengthof(values))
-		elog(ERROR, "lms.cache_stats() returns more columns than this library knows");
+	values[9] = Int32GetDatum(live_tenants);
+	values[10] = Int64GetDatum((int64) tenant_bytes());
+	values[11] = Int64GetDatum((int64) memory_limit());
+	values[12] = Int64GetDatum((int64) stat_evictions);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

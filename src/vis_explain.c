@@ -241,7 +241,7 @@ vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
 	w.user_id = user_id;
 	w.content_id = content_id;
 	w.context_id = context_id;
-	r = vis_compute(principal, &w, vis_snapshot());
+	r = vis_compute(principal, &w, vis_snapshot(), NULL, NULL);
 
 	if (!r->known)
 	{

@@ -71,6 +71,16 @@ vis_hash64(int64 key)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+#define SH_PREFIX idlistmap
+#define SH_ELEMENT_TYPE VisIdList
+#define SH_KEY_TYPE int64
+#define SH_KEY id
+#define SH_HASH_KEY(tb, key) vis_hash64(key)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE extern
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
 const char *const vis_kind_names[] = {
 	"unknown", "path", "path_session", "course", "classroom", "classroom_slot"
 };
@@ -248,50 +258,61 @@ vis_idarray_push(VisIdArray *a, int64 id)
 	a->ids[a->n++] = id;
 }
 
+typedef struct TenantLoad
+{
+	VisTenant  *t;
+	bool		labels;			/* load group names and content titles */
+} TenantLoad;
+
 static void
 load_group_row(void *arg, Datum *values, bool *nulls)
 {
-	VisTenant  *t = (VisTenant *) arg;
+	TenantLoad *tl = (TenantLoad *) arg;
 	VisGroup   *g;
 	bool		found;
 
-	g = groupmap_insert(t->groups, DatumGetInt64(values[0]), &found);
+	g = groupmap_insert(tl->t->groups, DatumGetInt64(values[0]), &found);
 	g->parent = nulls[1] ? 0 : DatumGetInt64(values[1]);
-	g->name = nulls[2] ? pstrdup("") : TextDatumGetCString(values[2]);
+	g->name = !tl->labels ? NULL : nulls[2] ? pstrdup("") : TextDatumGetCString(values[2]);
 	memset(&g->children, 0, sizeof(VisIdArray));
+	memset(&g->owned, 0, sizeof(VisIdArray));
 }
 
 static void
 load_content_row(void *arg, Datum *values, bool *nulls)
 {
-	VisTenant  *t = (VisTenant *) arg;
+	TenantLoad *tl = (TenantLoad *) arg;
 	VisContent *c;
 	bool		found;
 	char	   *kind = TextDatumGetCString(values[1]);
 
-	c = contentmap_insert(t->content, DatumGetInt64(values[0]), &found);
+	c = contentmap_insert(tl->t->content, DatumGetInt64(values[0]), &found);
 	c->kind = vis_kind_from_text(kind);
 	c->parent = nulls[2] ? 0 : DatumGetInt64(values[2]);
 	c->owner = nulls[3] ? 0 : DatumGetInt64(values[3]);
 	c->author = nulls[4] ? 0 : DatumGetInt64(values[4]);
-	c->title = nulls[5] ? pstrdup("") : TextDatumGetCString(values[5]);
+	c->title = !tl->labels ? NULL : nulls[5] ? pstrdup("") : TextDatumGetCString(values[5]);
 	memset(&c->children, 0, sizeof(VisIdArray));
 	pfree(kind);
 }
 
 /*
  * vis_tenant_load reads one tenant's setting, groups and content into the
- * current memory context and links both trees.  Nodes whose parent is in
- * another tenant are treated as top level: nothing crosses tenants.
+ * current memory context, links both trees and lists what each group owns
+ * and each user authored, so that a principal's rules read only what they
+ * reach.  Nodes whose parent or owner is in another tenant are treated as
+ * having none: nothing crosses tenants.  Labels (names and titles) are
+ * for explain_visibility's sentences only.
  */
 VisTenant *
-vis_tenant_load(int64 tenant_id, Snapshot snap)
+vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels)
 {
 	static const char *const tenant_cols[] = {"extended_visibility"};
 	static const char *const group_cols[] = {"group_id", "parent_group_id", "name"};
 	static const char *const content_cols[] = {"content_id", "kind", "parent_content_id",
 	"owner_group_id", "main_author_id", "title"};
 	VisTenant  *t = palloc0(sizeof(VisTenant));
+	TenantLoad	tl = {t, labels};
 	Datum		values[1];
 	bool		nulls[1];
 	groupmap_iterator gi;
@@ -306,10 +327,11 @@ vis_tenant_load(int64 tenant_id, Snapshot snap)
 
 	t->groups = groupmap_create(CurrentMemoryContext, 64, NULL);
 	vis_scan("groups", "groups_tenant_idx", tenant_id, 3, group_cols, snap,
-			 load_group_row, t);
+			 load_group_row, &tl);
 	t->content = contentmap_create(CurrentMemoryContext, 64, NULL);
 	vis_scan("content", "content_tenant_idx", tenant_id, 6, content_cols, snap,
-			 load_content_row, t);
+			 load_content_row, &tl);
+	t->authored = idlistmap_create(CurrentMemoryContext, 16, NULL);
 
 	/* link children only once all inserts are done: entries move on growth */
 	groupmap_start_iterate(t->groups, &gi);
@@ -330,6 +352,24 @@ vis_tenant_load(int64 tenant_id, Snapshot snap)
 	{
 		VisContent *parent;
 
+		if (c->owner != 0)
+		{
+			VisGroup   *owner = groupmap_lookup(t->groups, c->owner);
+
+			if (owner == NULL)
+				c->owner = 0;
+			else
+				vis_idarray_push(&owner->owned, c->id);
+		}
+		if (c->author != 0)
+		{
+			bool		found;
+			VisIdList  *l = idlistmap_insert(t->authored, c->author, &found);
+
+			if (!found)
+				memset(&l->ids, 0, sizeof(VisIdArray));
+			vis_idarray_push(&l->ids, c->id);
+		}
 		if (c->parent == 0)
 			continue;
 		parent = contentmap_lookup(t->content, c->parent);
@@ -426,7 +466,7 @@ vis_group_label(VisTenant *t, int64 group_id)
 {
 	VisGroup   *g = groupmap_lookup(t->groups, group_id);
 
-	if (g == NULL)
+	if (g == NULL || g->name == NULL)
 		return psprintf("group " INT64_FORMAT, group_id);
 	return psprintf("group " INT64_FORMAT " (%s)", group_id, g->name);
 }
@@ -439,7 +479,7 @@ vis_content_label(VisTenant *t, int64 content_id)
 {
 	VisContent *c = contentmap_lookup(t->content, content_id);
 
-	if (c == NULL)
+	if (c == NULL || c->title == NULL)
 		return psprintf("content " INT64_FORMAT, content_id);
 	return psprintf("%s " INT64_FORMAT " (%s)", vis_kind_names[c->kind], content_id, c->title);
 }

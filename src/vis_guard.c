@@ -3,7 +3,8 @@
  * vis_guard.c
  *	  Triggers of the relationship store: the tenant guard that refuses a
  *	  row linking two tenants (and group cycles, and misparented content),
- *	  and the invalidation trigger that flushes every backend's cache.
+ *	  and the invalidation triggers that tell every backend's cache which
+ *	  facts changed.
  *
  * IDENTIFICATION
  *	  src/vis_guard.c
@@ -263,22 +264,97 @@ lms_tenant_guard(PG_FUNCTION_ARGS)
 	return PointerGetDatum(tup);
 }
 
+/*
+ * send_flush queues an invalidation of the proxy relation, which flushes
+ * every backend's cache at commit.
+ */
+static void
+send_flush(void)
+{
+	Oid			proxy = vis_relid("cache_proxy", true);
+
+	if (OidIsValid(proxy))
+		CacheInvalidateRelcacheByRelid(proxy);
+	vis_inval_flushed();
+}
+
 PG_FUNCTION_INFO_V1(lms_invalidate_cache);
 
 /*
- * lms_invalidate_cache is an AFTER STATEMENT trigger on every store table:
- * it queues a relcache invalidation of the proxy relation, which reaches
- * this backend at its next command and every other backend (and hot
- * standby) when the transaction commits.
+ * lms_invalidate_cache is an AFTER TRUNCATE trigger on every store table:
+ * it flushes every backend's cache (and hot standby's) from commit on,
+ * and this backend's from its next command.
  */
 Datum
 lms_invalidate_cache(PG_FUNCTION_ARGS)
 {
-	Oid			proxy = vis_relid("cache_proxy", true);
-
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "lms._invalidate_cache must be fired as a trigger");
-	if (OidIsValid(proxy))
-		CacheInvalidateRelcacheByRelid(proxy);
+	send_flush();
+	return PointerGetDatum(NULL);
+}
+
+/* send_row_keys queues the keys of one row: see vis_inval.c */
+static void
+send_row_keys(Relation rel, HeapTuple tup, const VisStoreFacts *facts)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < VIS_MAX_FACT_COLUMNS && facts->columns[i] != NULL; i++)
+	{
+		VisKey		key;
+
+		if (strcmp(facts->columns[i], VIS_FACT_ALL) == 0)
+			key = vis_key(RelationGetRelid(rel), 0, 0);
+		else
+		{
+			int			attnum = SPI_fnumber(desc, facts->columns[i]);
+			bool		isnull;
+			Datum		value;
+
+			if (attnum <= 0)
+				elog(ERROR, "column \"%s\" of relation \"lms.%s\" does not exist",
+					 facts->columns[i], facts->relname);
+			value = heap_getattr(tup, attnum, desc, &isnull);
+			if (isnull)
+				continue;
+			key = vis_key(RelationGetRelid(rel), attnum, DatumGetInt64(value));
+		}
+		if (!vis_inval_send(key))
+		{
+			send_flush();
+			return;
+		}
+	}
+}
+
+PG_FUNCTION_INFO_V1(lms_invalidate_rows);
+
+/*
+ * lms_invalidate_rows is an AFTER ROW trigger on the store tables: it
+ * queues the keys of the facts the row holds (old and new row of an
+ * UPDATE), which reach every backend at commit.  An UPDATE fires it only
+ * when a column the engine reads changed (the trigger's WHEN clause), so
+ * a learner's score or dates never invalidate anything.
+ */
+Datum
+lms_invalidate_rows(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const VisStoreFacts *facts;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
+		elog(ERROR, "lms._invalidate_rows must be fired as an AFTER ROW trigger");
+	facts = vis_store_facts_of(RelationGetRelationName(td->tg_relation));
+	if (facts == NULL)
+	{
+		send_flush();
+		return PointerGetDatum(NULL);
+	}
+	send_row_keys(td->tg_relation, td->tg_trigtuple, facts);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		send_row_keys(td->tg_relation, td->tg_newtuple, facts);
 	return PointerGetDatum(NULL);
 }

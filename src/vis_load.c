@@ -115,6 +115,7 @@ typedef struct VisScanInfo
 	Oid			indexid;
 	AttrNumber	keyatt;
 	AttrNumber	attnums[VIS_MAX_ATTS];
+	bool		declared;		/* a store fact of vis_inval.c: triggers report it */
 } VisScanInfo;
 
 #define VIS_MAX_SCANS 64
@@ -171,7 +172,10 @@ scan_info(const char *relname, const char *indexname, int natts, const char *con
 		/* systable scans take the heap attribute number of the key column */
 		si->keyatt = irel->rd_index->indkey.values[0];
 		index_close(irel, AccessShareLock);
+		si->declared = vis_fact_declared(relname, get_attname(si->relid, si->keyatt, false));
 	}
+	else
+		si->declared = vis_fact_declared(relname, VIS_FACT_ALL);
 	for (i = 0; i < natts; i++)
 	{
 		si->attnums[i] = get_attnum(si->relid, attnames[i]);
@@ -187,7 +191,8 @@ scan_info(const char *relname, const char *indexname, int natts, const char *con
  * vis_scan calls fn for every row of lms.relname whose first index column
  * of indexname equals key, or for every row when indexname is NULL.  It
  * passes the values of attnames (a static array), in that order, and
- * returns the row count.
+ * returns the row count.  While a build records (vis_inval.c), the scan's
+ * key joins what the build depends on.
  */
 int
 vis_scan(const char *relname, const char *indexname, int64 key,
@@ -208,6 +213,14 @@ vis_scan(const char *relname, const char *indexname, int64 key,
 	Assert(natts <= VIS_MAX_ATTS);
 	/* copy: opening the relation may process invalidations */
 	si = *scan_info(relname, indexname, natts, attnames);
+	if (vis_record_active())
+	{
+		/* what is kept must be dropped when the rows it read change */
+		if (!si.declared)
+			elog(ERROR, "lms.%s is read by index \"%s\" but no trigger reports its changes",
+				 relname, indexname ? indexname : "(none)");
+		vis_record_scan(si.relid, si.keyatt, indexname != NULL ? key : 0);
+	}
 	rel = table_open(si.relid, AccessShareLock);
 	desc = RelationGetDescr(rel);
 	if (indexname != NULL)

@@ -119,9 +119,19 @@ vis_principal_init(void)
 							"How many principals each backend keeps in its visibility cache.",
 							NULL,
 							&vis_cache_max_principals,
-							64, 1, 1000000,
+							4096, 1, 1000000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("lms.cache_memory",
+							"How much memory each backend's visibility cache may hold.",
+							"The principals' entries and the tenants' structures together; the "
+							"least recently used are evicted, and an entry larger than the whole "
+							"bound is computed for its statement and not kept.",
+							&vis_cache_memory_kb,
+							65536, 64, MAX_KILOBYTES,
+							PGC_SUSET,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("lms.row_shortcut",
 							 "Run the policies' per-row check inline in scans of the store.",

@@ -288,40 +288,50 @@ grant_assigned(VisBuild *b, VisIdArray *groups)
 	scan_groups(b, groups, NULL, "enrollments", "enrollments_assigned_idx", 1, cols, assigned_row);
 }
 
+/* Which owned content grant_owned grants, besides the owned items */
+typedef struct OwnedScope
+{
+	bool		path_sessions;	/* the sessions of owned paths */
+	bool		classroom_slots;	/* the slots of owned classrooms */
+	bool		sessions_only;	/* of the owned items, path sessions only */
+} OwnedScope;
+
+static const OwnedScope OWNED_ITEMS = {false, false, false};
+static const OwnedScope OWNED_WITH_SESSIONS = {true, false, false};
+static const OwnedScope OWNED_WITH_SESSIONS_AND_SLOTS = {true, true, false};
+static const OwnedScope OWNED_SESSIONS = {false, false, true};
+
 /*
- * grant_owned grants the content owned by a group of owners, and for owned
- * paths their sessions; with_slots also grants the slots of owned
- * classrooms, sessions_only limits it to owned path sessions.
+ * grant_owned grants the content owned by the groups of owners, with what
+ * scope adds: it reads the owners' lists, not the tenant's content.
  */
 static void
-grant_owned(VisBuild *b, VisIdSet *owners, VisIdSet *ctx, bool with_path_sessions,
-			bool with_slots, bool sessions_only)
+grant_owned(VisBuild *b, const VisIdArray *owners, VisIdSet *ctx, OwnedScope scope)
 {
-	contentmap_iterator it;
-	VisContent *c;
-	VisIdArray	owned = {0};
 	int			i;
 
-	/* collect first: grant() never inserts into the content map, but be tidy */
-	contentmap_start_iterate(b->t->content, &it);
-	while ((c = contentmap_iterate(b->t->content, &it)) != NULL)
-		if (c->owner != 0 && vis_idset_has(owners, c->owner))
-			vis_idarray_push(&owned, c->id);
-
-	for (i = 0; i < owned.n; i++)
+	for (i = 0; i < owners->n; i++)
 	{
-		int			j;
+		VisGroup   *g = groupmap_lookup(b->t->groups, owners->ids[i]);
+		int			k;
 
-		c = contentmap_lookup(b->t->content, owned.ids[i]);
-		if (sessions_only && c->kind != KIND_PATH_SESSION)
+		if (g == NULL)
 			continue;
-		grant(b, c->id, ctx, VIA_OWNED, c->owner);
-		if (with_path_sessions && c->kind == KIND_PATH)
-			for (j = 0; j < c->children.n; j++)
-				grant(b, c->children.ids[j], ctx, VIA_SESSION_OF, c->id);
-		if (with_slots && c->kind == KIND_CLASSROOM)
-			for (j = 0; j < c->children.n; j++)
-				grant(b, c->children.ids[j], ctx, VIA_SLOT_OF, c->id);
+		for (k = 0; k < g->owned.n; k++)
+		{
+			VisContent *c = contentmap_lookup(b->t->content, g->owned.ids[k]);
+			int			j;
+
+			if (scope.sessions_only && c->kind != KIND_PATH_SESSION)
+				continue;
+			grant(b, c->id, ctx, VIA_OWNED, c->owner);
+			if (scope.path_sessions && c->kind == KIND_PATH)
+				for (j = 0; j < c->children.n; j++)
+					grant(b, c->children.ids[j], ctx, VIA_SESSION_OF, c->id);
+			if (scope.classroom_slots && c->kind == KIND_CLASSROOM)
+				for (j = 0; j < c->children.n; j++)
+					grant(b, c->children.ids[j], ctx, VIA_SLOT_OF, c->id);
+		}
 	}
 }
 
@@ -495,9 +505,9 @@ static void
 content_group_admin(VisBuild *b, const VisSource *src)
 {
 	VisIdArray	s = {0};
-	VisIdSet   *set = vis_subtree(b->t, src->object, &s);
 
-	grant_owned(b, set, NULL, true, true, false);
+	vis_subtree(b->t, src->object, &s);
+	grant_owned(b, &s, NULL, OWNED_WITH_SESSIONS_AND_SLOTS);
 	grant_catalog(b, &s, NULL);
 	grant_legacy(b, &s);
 }
@@ -510,11 +520,9 @@ static void
 content_coach(VisBuild *b, const VisSource *src)
 {
 	VisIdArray	g = single_group(src->object);
-	VisIdSet   *set = vis_idset_create(CurrentMemoryContext, 4);
 
-	vis_idset_add(set, src->object);
 	grant_catalog(b, &g, NULL);
-	grant_owned(b, set, NULL, false, false, true);
+	grant_owned(b, &g, NULL, OWNED_SESSIONS);
 	grant_legacy(b, &g);
 }
 
@@ -526,9 +534,9 @@ static void
 content_group_analyst(VisBuild *b, const VisSource *src)
 {
 	VisIdArray	s = {0};
-	VisIdSet   *set = vis_subtree(b->t, src->object, &s);
 
-	grant_owned(b, set, NULL, false, false, false);
+	vis_subtree(b->t, src->object, &s);
+	grant_owned(b, &s, NULL, OWNED_ITEMS);
 	grant_catalog(b, &s, NULL);
 	grant_assigned(b, &s);
 }
@@ -538,9 +546,9 @@ static void
 content_group_leader(VisBuild *b, const VisSource *src)
 {
 	VisIdArray	s = {0};
-	VisIdSet   *set = vis_subtree(b->t, src->object, &s);
 
-	grant_owned(b, set, NULL, false, false, false);
+	vis_subtree(b->t, src->object, &s);
+	grant_owned(b, &s, NULL, OWNED_ITEMS);
 	grant_catalog(b, &s, NULL);
 }
 
@@ -548,10 +556,9 @@ content_group_leader(VisBuild *b, const VisSource *src)
 static void
 content_editor(VisBuild *b, const VisSource *src)
 {
-	VisIdSet   *set = vis_idset_create(CurrentMemoryContext, 4);
+	VisIdArray	g = single_group(src->object);
 
-	vis_idset_add(set, src->object);
-	grant_owned(b, set, NULL, true, false, false);
+	grant_owned(b, &g, NULL, OWNED_WITH_SESSIONS);
 }
 
 /* main author, co-author of c: c; if c is a path, also its sessions */
@@ -585,16 +592,19 @@ static void
 extended_for(VisBuild *b, VisIdSet *s, VisIdArray *s_arr)
 {
 	VisIdArray	conn_arr = {0};
+	VisIdArray	allowed_arr = {0};
 	VisIdSet   *allowed;
 	int			i;
 
 	vis_connected(b->t, s, s_arr, &conn_arr, b->snap);
 	allowed = vis_idset_create(b->rescxt, s_arr->n + conn_arr.n);
 	for (i = 0; i < s_arr->n; i++)
-		vis_idset_add(allowed, s_arr->ids[i]);
+		if (vis_idset_add(allowed, s_arr->ids[i]))
+			vis_idarray_push(&allowed_arr, s_arr->ids[i]);
 	for (i = 0; i < conn_arr.n; i++)
-		vis_idset_add(allowed, conn_arr.ids[i]);
-	grant_owned(b, allowed, allowed, true, false, false);
+		if (vis_idset_add(allowed, conn_arr.ids[i]))
+			vis_idarray_push(&allowed_arr, conn_arr.ids[i]);
+	grant_owned(b, &allowed_arr, allowed, OWNED_WITH_SESSIONS);
 	grant_catalog(b, &conn_arr, allowed);
 }
 
@@ -780,8 +790,8 @@ collect_sources(VisBuild *b)
 	static const char *const content_cols[] = {"content_id"};
 	int64		p = b->r->principal;
 	SourceScan	ss = {b, RULE_COUNT, KIND_NONE};
-	contentmap_iterator it;
-	VisContent *c;
+	VisIdList  *authored;
+	int			i;
 	MemoryContext old = MemoryContextSwitchTo(b->rescxt);
 
 	vis_scan("tenant_roles", "tenant_roles_pkey", p, 1, role_cols, b->snap, tenant_role_row, &ss);
@@ -799,10 +809,9 @@ collect_sources(VisBuild *b)
 	ss.kind = KIND_PATH_SESSION;
 	vis_scan("session_instructors", "session_instructors_user_idx", p, 1, session_cols, b->snap,
 			 content_source_row, &ss);
-	contentmap_start_iterate(b->t->content, &it);
-	while ((c = contentmap_iterate(b->t->content, &it)) != NULL)
-		if (c->author == p)
-			add_source(b, RULE_MAIN_AUTHOR, c->id);
+	authored = idlistmap_lookup(b->t->authored, p);
+	for (i = 0; authored != NULL && i < authored->ids.n; i++)
+		add_source(b, RULE_MAIN_AUTHOR, authored->ids.ids[i]);
 	ss.rule = RULE_COAUTHOR;
 	ss.kind = KIND_NONE;
 	vis_scan("content_coauthors", "content_coauthors_user_idx", p, 1, content_cols, b->snap,
@@ -953,10 +962,13 @@ sees_every_row(VisBuild *b)
  * vis_compute computes U(p) and C(p) for one principal over all its roles.
  * The result lives in the current memory context; temporary structures
  * live in a child context dropped at the end, unless a witness asks for
- * reasons (explain_visibility), which need the tenant's names.
+ * reasons (explain_visibility), which need the tenant's names.  The
+ * tenant's structure comes from get_tenant (the cache's), or is loaded
+ * for this computation when get_tenant is NULL.
  */
 VisResult *
-vis_compute(int64 principal, VisWitness *witness, Snapshot snap)
+vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
+			VisTenantFn get_tenant, void *arg)
 {
 	static const char *const user_cols[] = {"tenant_id"};
 	MemoryContext rescxt = CurrentMemoryContext;
@@ -991,7 +1003,10 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap)
 	b.snap = snap;
 	b.w = witness;
 	b.rescxt = rescxt;
-	b.t = vis_tenant_load(r->tenant_id, snap);
+	if (get_tenant != NULL)
+		b.t = get_tenant(r->tenant_id, snap, arg);
+	else
+		b.t = vis_tenant_load(r->tenant_id, snap, witness != NULL);
 	r->tenant = b.t;
 	collect_sources(&b);
 

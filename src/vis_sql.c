@@ -32,6 +32,7 @@ void
 _PG_init(void)
 {
 	vis_principal_init();
+	vis_inval_init();
 	vis_cache_init();
 	vis_exec_init();
 	vis_rangescan_init();
