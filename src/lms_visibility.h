@@ -99,8 +99,13 @@ typedef struct VisKeyEntry
 #define SH_DECLARE
 #include "lib/simplehash.h"
 
-/* the columns a store relation is read by; VIS_FACT_ALL: read in full */
+/*
+ * The columns a store relation is read by.  VIS_FACT_ALL: read in full, any
+ * change counts; VIS_FACT_ROWS: only which rows exist counts (a row count),
+ * so an UPDATE does not.
+ */
 #define VIS_FACT_ALL "*"
+#define VIS_FACT_ROWS "#"
 #define VIS_MAX_FACT_COLUMNS 2
 
 typedef struct VisStoreFacts

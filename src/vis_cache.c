@@ -375,6 +375,8 @@ sweep(void)
 	}
 }
 
+static void free_tenant(VisTenantEntry *te);
+
 static Size
 tenant_bytes(void)
 {
@@ -415,23 +417,28 @@ measure(void)
 
 /*
  * make_room evicts the least recently used entries until one more of
- * bytes fits, and says whether it does.
+ * bytes fits (0: until the cache is within its bounds again, after they
+ * were lowered), and says whether it does.
  */
 static bool
 make_room(Size bytes)
 {
 	Size		limit = memory_limit();
+	int			i;
 
-	if (bytes + tenant_bytes() > limit)
+	if (bytes + tenant_bytes() > limit && bytes > 0)
 		return false;
 	measure();
 	while (!dlist_is_empty(&lru) &&
-		   (entry_bytes + tenant_bytes() + bytes > limit || nentries >= vis_cache_max_principals))
+		   (entry_bytes + tenant_bytes() + bytes > limit ||
+			nentries + (bytes > 0) > vis_cache_max_principals))
 	{
 		free_entry(dlist_tail_element(VisCacheEntry, lru, &lru));
 		stat_evictions++;
 	}
-	return true;
+	for (i = 0; i < VIS_MAX_TENANTS && tenant_bytes() > limit; i++)
+		free_tenant(&tenants[i]);
+	return entry_bytes + tenant_bytes() + bytes <= limit;
 }
 
 /* ---------------------------------------------------------------------
@@ -484,13 +491,14 @@ cached_tenant(int64 tenant_id, Snapshot snap, void *arg)
 	}
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "lms_visibility tenant",
-								ALLOCSET_DEFAULT_SIZES);
+								ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
 	vis_record_start(&rec, cxt);
 	t = vis_tenant_load(tenant_id, snap, false);
 	MemoryContextSwitchTo(old);
-	if (!vis_record_stop(&rec))
-		return t;				/* born stale: goes with the build */
+	/* born stale, or more than the cache holds: goes with the build */
+	if (!vis_record_stop(&rec) || !make_room(MemoryContextMemAllocated(cxt, true)))
+		return t;
 
 	for (i = 0; i < VIS_MAX_TENANTS; i++)
 		if (tenants[i].cxt == NULL)
@@ -579,6 +587,8 @@ vis_cache_get(int64 principal)
 
 	watch_proxy();
 	sweep();
+	if (entry_bytes + tenant_bytes() > memory_limit() || nentries > vis_cache_max_principals)
+		make_room(0);
 	e = lookup(principal);
 	if (e != NULL)
 	{

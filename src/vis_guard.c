@@ -294,9 +294,12 @@ lms_invalidate_cache(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* send_row_keys queues the keys of one row: see vis_inval.c */
+/*
+ * send_row_keys queues the keys of one row (see vis_inval.c); an UPDATE
+ * changes no row count.
+ */
 static void
-send_row_keys(Relation rel, HeapTuple tup, const VisStoreFacts *facts)
+send_row_keys(Relation rel, HeapTuple tup, const VisStoreFacts *facts, bool update)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
 	int			i;
@@ -305,7 +308,10 @@ send_row_keys(Relation rel, HeapTuple tup, const VisStoreFacts *facts)
 	{
 		VisKey		key;
 
-		if (strcmp(facts->columns[i], VIS_FACT_ALL) == 0)
+		if (strcmp(facts->columns[i], VIS_FACT_ROWS) == 0 && update)
+			continue;
+		if (strcmp(facts->columns[i], VIS_FACT_ALL) == 0 ||
+			strcmp(facts->columns[i], VIS_FACT_ROWS) == 0)
 			key = vis_key(RelationGetRelid(rel), 0, 0);
 		else
 		{
@@ -353,8 +359,12 @@ lms_invalidate_rows(PG_FUNCTION_ARGS)
 		send_flush();
 		return PointerGetDatum(NULL);
 	}
-	send_row_keys(td->tg_relation, td->tg_trigtuple, facts);
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-		send_row_keys(td->tg_relation, td->tg_newtuple, facts);
+	{
+		send_row_keys(td->tg_relation, td->tg_trigtuple, facts, true);
+		send_row_keys(td->tg_relation, td->tg_newtuple, facts, true);
+	}
+	else
+		send_row_keys(td->tg_relation, td->tg_trigtuple, facts, false);
 	return PointerGetDatum(NULL);
 }

@@ -55,10 +55,11 @@
 
 /*
  * The store facts the engine reads: each relation with the columns it is
- * read by (VIS_FACT_ALL: read in full).  path_steps is read by no rule.
+ * read by (VIS_FACT_ALL: read in full; VIS_FACT_ROWS: its rows counted,
+ * for sees_every_row).  path_steps is read by no rule.
  */
 const VisStoreFacts vis_store_facts[] = {
-	{"tenants", {VIS_FACT_ALL, "tenant_id"}},
+	{"tenants", {VIS_FACT_ROWS, "tenant_id"}},
 	{"users", {"user_id", "tenant_id"}},
 	{"groups", {"tenant_id"}},
 	{"group_connections", {"group_id", "connected_group_id"}},
@@ -103,12 +104,14 @@ bool
 vis_fact_declared(const char *relname, const char *column)
 {
 	const VisStoreFacts *f = vis_store_facts_of(relname);
+	bool		full = strcmp(column, VIS_FACT_ALL) == 0;
 	int			i;
 
 	if (f == NULL)
 		return false;
 	for (i = 0; i < VIS_MAX_FACT_COLUMNS && f->columns[i] != NULL; i++)
-		if (strcmp(f->columns[i], column) == 0)
+		if (strcmp(f->columns[i], column) == 0 ||
+			(full && strcmp(f->columns[i], VIS_FACT_ROWS) == 0))
 			return true;
 	return false;
 }
