@@ -85,14 +85,17 @@ read -r _ t_admin_plain < <(medians b_admin "$COUNT" b_admin "$PLAIN")
 read -r t_g t_g_plain < <(medians b_gadmin "$COUNT" b_gadmin "$PLAIN")
 read -r t_d t_d_plain < <(medians b_deep "$COUNT" b_deep "$PLAIN")
 
-# rebuild after a relationship change, as reported by the cache itself
+# rebuild after a relationship change, as reported by the cache itself (the
+# tenant's setting flipped twice: a change every entry of the tenant read,
+# its structure included, that leaves the answers as they were)
+FLIP="UPDATE lms.tenants SET extended_visibility = NOT extended_visibility"
 rebuilds=$(for _ in $(seq "$RUNS"); do
-	psql -X -q -At -c "UPDATE lms.tenants SET name = name" -c "SET ROLE b_admin" \
+	psql -X -q -At -c "$FLIP" -c "$FLIP" -c "SET ROLE b_admin" \
 		-c "SELECT count(*) FROM lms.visible_users()" -c "RESET ROLE" \
 		-c "SELECT last_rebuild_ms FROM lms.cache_stats()" | tail -1
 done | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
 first_after_change=$(for _ in $(seq "$RUNS"); do
-	{ echo "UPDATE lms.tenants SET name = name;"; echo "SET ROLE b_admin;"; echo '\timing on'; echo "SELECT count(*) FROM lms.progress WHERE user_id = 42;"; } |
+	{ echo "$FLIP;"; echo "$FLIP;"; echo "SET ROLE b_admin;"; echo '\timing on'; echo "SELECT count(*) FROM lms.progress WHERE user_id = 42;"; } |
 		psql -X -q -At | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 done | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
 

@@ -153,6 +153,9 @@ extern void vis_load_forget(Oid relid);
 extern int	vis_scan(const char *relname, const char *indexname, int64 key,
 					 int natts, const char *const *attnames,
 					 Snapshot snapshot, VisRowFn fn, void *arg);
+extern int	vis_scan_keys(const char *relname, const char *indexname, const int64 *keys,
+						  int nkeys, int natts, const char *const *attnames,
+						  Snapshot snapshot, VisRowFn fn, void *arg, bool record);
 extern bool vis_fetch_one(const char *relname, const char *indexname, int64 key,
 						  int natts, const char *const *attnames,
 						  Snapshot snapshot, Datum *values, bool *nulls);
@@ -322,6 +325,7 @@ typedef struct VisBitmap
 } VisBitmap;
 
 extern bool vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt);
+extern uint64 vis_bitmap_ids(const VisBitmap *bm, int64 *out);
 
 /* vis_bitmap_test tells whether id is in a built bitmap: the per-row test */
 static inline bool
@@ -358,7 +362,8 @@ typedef struct VisResult
 	int64		principal;
 	bool		known;			/* the principal is a user */
 	int64		tenant_id;
-	VisIdSet   *users;			/* U(p) */
+	VisIdSet   *users;			/* U(p); NULL once user_bits hold it */
+	uint64		nusers;			/* |U(p)| */
 	grantmap_hash *grants;		/* C(p) */
 	List	   *sources;		/* VisSource *, the principal's roles */
 	VisTenant  *tenant;

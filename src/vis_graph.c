@@ -12,6 +12,7 @@
  */
 #include "postgres.h"
 
+#include "port/pg_bitutils.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -209,6 +210,37 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 		}
 	}
 	return true;
+}
+
+/*
+ * vis_bitmap_ids writes the ids of a built bitmap into out, in no order,
+ * and returns how many there are.
+ */
+uint64
+vis_bitmap_ids(const VisBitmap *bm, int64 *out)
+{
+	uint64		n = 0;
+	uint32		s;
+
+	for (s = 0; s <= bm->mask; s++)
+	{
+		const VisBitChunk *c = &bm->slots[s];
+		int			w;
+
+		if (c->words == NULL)
+			continue;
+		for (w = 0; w < VIS_CHUNK_WORDS; w++)
+		{
+			uint64		word = c->words[w];
+
+			while (word != 0)
+			{
+				out[n++] = (c->key << VIS_CHUNK_SHIFT) + w * 64 + pg_rightmost_one_pos64(word);
+				word &= word - 1;
+			}
+		}
+	}
+	return n;
 }
 
 /*

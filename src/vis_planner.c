@@ -235,7 +235,7 @@ static bool
 worth_index(SupportRequestIndexCondition *req, VisResult *r, int side, bool two_sided)
 {
 	double		tuples = req->index->rel->tuples;
-	double		nids = (side == 1) ? r->users->members : r->grants->members;
+	double		nids = (side == 1) ? r->nusers : r->grants->members;
 	double		share = vis_plan_share(nids, side == 1 ? "users" : "content");
 
 	if (share < 0)
@@ -246,7 +246,7 @@ worth_index(SupportRequestIndexCondition *req, VisResult *r, int side, bool two_
 
 		if (two_sided)
 		{
-			double		onids = (side == 1) ? r->grants->members : r->users->members;
+			double		onids = (side == 1) ? r->grants->members : r->nusers;
 			double		oshare = vis_plan_share(onids, side == 1 ? "content" : "users");
 
 			/* the other side is cheaper: leave the scan to its index */
@@ -283,7 +283,7 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 		r = vis_plan_time_result(linitial(req->args));
 		if (r == NULL)
 			PG_RETURN_POINTER(NULL);
-		fu = vis_plan_share(r->users->members, "users");
+		fu = vis_plan_share(r->nusers, "users");
 		if (list_length(req->args) == 4)
 			fc = vis_plan_share(r->grants->members, "content");
 		if (fu < 0 || fc < 0)

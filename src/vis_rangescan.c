@@ -331,7 +331,7 @@ range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *ca
 		   int side, int pos[3], bool heap, VisResult *r)
 {
 	CustomPath *cp = makeNode(CustomPath);
-	double		nids = (side == 1) ? r->users->members : r->grants->members;
+	double		nids = (side == 1) ? r->nusers : r->grants->members;
 	double		share = vis_plan_share(nids, side == 1 ? "users" : "content");
 	double		tuples;
 	double		ns;

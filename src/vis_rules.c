@@ -826,18 +826,19 @@ collect_sources(VisBuild *b)
  * ------------------------------------------------------------------------
  */
 
-typedef struct TenantCheck
+typedef struct TenantUsers
 {
 	int64		tenant_id;
-	bool		ok;
-} TenantCheck;
+	VisIdSet   *users;			/* the users found in the tenant */
+} TenantUsers;
 
 static void
-user_tenant_row(void *arg, Datum *values, bool *nulls)
+user_in_tenant_row(void *arg, Datum *values, bool *nulls)
 {
-	TenantCheck *tc = (TenantCheck *) arg;
+	TenantUsers *tu = (TenantUsers *) arg;
 
-	tc->ok = DatumGetInt64(values[0]) == tc->tenant_id;
+	if (DatumGetInt64(values[1]) == tu->tenant_id)
+		vis_idset_add(tu->users, DatumGetInt64(values[0]));
 }
 
 static void
@@ -849,44 +850,42 @@ tenant_member_row(void *arg, Datum *values, bool *nulls)
 /*
  * drop_foreign_users removes from U(p) every user of another tenant.  The
  * store's triggers refuse such links, but rows loaded with triggers off
- * (session_replication_role = replica) must not open a door either.
+ * (session_replication_role = replica) must not open a door either.  A
+ * large U(p) is checked against the tenant's users, a small one user by
+ * user, in one index scan.  The user-by-user check records no keys: a
+ * user's tenant never changes (lms._tenant_immutable), and deleting a user
+ * deletes its memberships and roles, whose keys the entry did read.
  */
 static void
 drop_foreign_users(VisBuild *b)
 {
-	static const char *const tenant_cols[] = {"tenant_id"};
 	static const char *const user_cols[] = {"user_id"};
+	static const char *const user_tenant_cols[] = {"user_id", "tenant_id"};
 	VisIdSet   *users = b->r->users;
-	VisIdSet   *tenant_users = NULL;
+	VisIdSet   *tenant_users = vis_idset_create(CurrentMemoryContext, users->members);
 	VisIdArray	drop = {0};
 	idset_iterator it;
 	VisIdEntry *e;
 	int			i;
 
 	if (users->members > 5000)
-	{
-		tenant_users = vis_idset_create(CurrentMemoryContext, users->members);
 		vis_scan("users", "users_tenant_idx", b->t->tenant_id, 1, user_cols, b->snap,
 				 tenant_member_row, tenant_users);
+	else
+	{
+		VisIdArray	ids = {0};
+		TenantUsers tu = {b->t->tenant_id, tenant_users};
+
+		idset_start_iterate(users, &it);
+		while ((e = idset_iterate(users, &it)) != NULL)
+			vis_idarray_push(&ids, e->id);
+		vis_scan_keys("users", "users_pkey", ids.ids, ids.n, 2, user_tenant_cols, b->snap,
+					  user_in_tenant_row, &tu, false);
 	}
 	idset_start_iterate(users, &it);
 	while ((e = idset_iterate(users, &it)) != NULL)
-	{
-		bool		ok;
-
-		if (tenant_users)
-			ok = vis_idset_has(tenant_users, e->id);
-		else
-		{
-			TenantCheck tc = {b->t->tenant_id, false};
-
-			vis_scan("users", "users_pkey", e->id, 1, tenant_cols, b->snap,
-					 user_tenant_row, &tc);
-			ok = tc.ok;
-		}
-		if (!ok)
+		if (!vis_idset_has(tenant_users, e->id))
 			vis_idarray_push(&drop, e->id);
-	}
 	for (i = 0; i < drop.n; i++)
 		idset_delete(users, drop.ids[i]);
 }
@@ -912,6 +911,7 @@ finish_result(VisResult *r, MemoryContext cxt)
 	int			nu;
 	uint64		n = 0;
 
+	r->nusers = r->users->members;
 	ids = user_ids(r, &nu, false);	/* a bitmap needs no order */
 	vis_bitmap_build(&r->user_bits, ids, nu, cxt);
 	pfree(ids);
@@ -1048,6 +1048,12 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 		MemoryContextDelete(scratch);
 	}
 	finish_result(r, rescxt);
+	/* a bitmap holds U(p) in a fraction of the hash set's memory */
+	if (witness == NULL && r->user_bits.slots != NULL)
+	{
+		idset_destroy(r->users);
+		r->users = NULL;
+	}
 	return r;
 }
 
@@ -1060,18 +1066,28 @@ vis_result_grant(VisResult *r, int64 content_id)
 	return grantmap_lookup(r->grants, content_id);
 }
 
-/* user_ids returns the ids of U(p) in a new array, sorted if asked */
+/*
+ * user_ids returns the ids of U(p) in a new array, sorted if asked: from
+ * the hash set, or from the bitmap once it alone holds them.
+ */
 static int64 *
 user_ids(VisResult *r, int *n, bool sorted)
 {
-	int64	   *ids = palloc(sizeof(int64) * Max(r->users->members, 1));
-	idset_iterator it;
-	VisIdEntry *e;
+	int64	   *ids = palloc(sizeof(int64) * Max(r->nusers, 1));
 
 	*n = 0;
-	idset_start_iterate(r->users, &it);
-	while ((e = idset_iterate(r->users, &it)) != NULL)
-		ids[(*n)++] = e->id;
+	if (r->users != NULL)
+	{
+		idset_iterator it;
+		VisIdEntry *e;
+
+		idset_start_iterate(r->users, &it);
+		while ((e = idset_iterate(r->users, &it)) != NULL)
+			ids[(*n)++] = e->id;
+	}
+	else
+		*n = (int) vis_bitmap_ids(&r->user_bits, ids);
+	Assert(*n == r->nusers);
 	if (sorted)
 		vis_sort_ids(ids, *n);
 	return ids;

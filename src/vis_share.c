@@ -138,23 +138,19 @@ put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 static void
 serialize(Writer *w, VisResult *r, VisShareHeader *h)
 {
-	idset_iterator it;
-	VisIdEntry *e;
 	grantmap_iterator git;
 	VisGrant   *g;
-	int64	   *uids = palloc(sizeof(int64) * Max(r->users->members, 1));
+	int64	   *uids;
 	int64	   *open = palloc(sizeof(int64) * Max(r->grants->members, 1));
 	FlatGrant  *restricted = palloc(sizeof(FlatGrant) * Max(r->grants->members, 1));
 	VisIdArray	ctx = {0};
-	uint64		nu = 0,
-				no = 0,
+	int			nu = 0;
+	uint64		no = 0,
 				nr = 0,
 				i;
 
 	w->off = sizeof(VisShareHeader);
-	idset_start_iterate(r->users, &it);
-	while ((e = idset_iterate(r->users, &it)) != NULL)
-		uids[nu++] = e->id;
+	uids = vis_result_user_ids(r, &nu);
 	grantmap_start_iterate(r->grants, &git);
 	while ((g = grantmap_iterate(r->grants, &git)) != NULL)
 	{
@@ -226,7 +222,7 @@ vis_share_create(VisResult *r)
 	FILE	   *f;
 	dsm_handle	handle;
 
-	if (IsParallelWorker() || r->users->members + r->grants->members < VIS_SHARE_MIN_IDS)
+	if (IsParallelWorker() || r->nusers + r->grants->members < VIS_SHARE_MIN_IDS)
 		return NULL;
 
 	memset(&h, 0, sizeof(h));

@@ -134,7 +134,7 @@ lms_visible_users(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	r = principal_result(fcinfo);
-	if (r == NULL || r->users->members == 0)
+	if (r == NULL || r->nusers == 0)
 		PG_RETURN_NULL();
 	ids = vis_result_user_ids(r, &n);
 	for (i = 0; i < n; i++)

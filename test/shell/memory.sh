@@ -13,7 +13,7 @@ SQL
 {
 	echo "SET lms.cache_principals = 16;"
 	for i in $(seq 1 10000); do
-		[ $((i % 500)) = 0 ] && echo "UPDATE lms.tenants SET name = name WHERE tenant_id = 1;"
+		[ $((i % 500)) = 0 ] && echo "UPDATE lms.tenants SET extended_visibility = NOT extended_visibility WHERE tenant_id = 1;"
 		echo "SELECT count(*) FROM lms.visible_users($((300001 + i % 200)));"
 		[ "$i" = 1000 ] && echo "\\o $LMS_TEST_WORK/mem1000" && echo "SELECT sum(total_bytes) FROM pg_backend_memory_contexts;" && echo "\\o /dev/null"
 	done
