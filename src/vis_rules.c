@@ -189,28 +189,34 @@ grant_path(VisBuild *b, VisContent *c, VisIdSet *ctx, VisVia via, int64 object)
 typedef struct GroupScan
 {
 	VisBuild   *b;
-	int64		group_id;
+	int64		group_id;		/* the group of the row */
 	VisIdSet   *ctx;
+	int			natts;			/* the group id is column natts - 1 */
+	VisRowFn	fn;
 } GroupScan;
 
+static void
+group_row(void *arg, Datum *values, bool *nulls)
+{
+	GroupScan  *gs = (GroupScan *) arg;
+
+	gs->group_id = DatumGetInt64(values[gs->natts - 1]);
+	gs->fn(gs, values, nulls);
+}
+
 /*
- * scan_groups runs one index scan per group of groups, keyed by the group
- * id, calling fn with a GroupScan that names the group.
+ * scan_groups reads the rows of every group of groups in one index scan
+ * keyed by the group id (the last of cols), calling fn with a GroupScan
+ * that names the row's group.
  */
 static void
 scan_groups(VisBuild *b, VisIdArray *groups, VisIdSet *ctx, const char *relname,
 			const char *indexname, int natts, const char *const *cols, VisRowFn fn)
 {
-	GroupScan	gs;
-	int			i;
+	GroupScan	gs = {b, 0, ctx, natts, fn};
 
-	gs.b = b;
-	gs.ctx = ctx;
-	for (i = 0; i < groups->n; i++)
-	{
-		gs.group_id = groups->ids[i];
-		vis_scan(relname, indexname, gs.group_id, natts, cols, b->snap, fn, &gs);
-	}
+	vis_scan_keys(relname, indexname, groups->ids, groups->n, natts, cols, b->snap,
+				  group_row, &gs, true);
 }
 
 static void
@@ -224,9 +230,9 @@ member_row(void *arg, Datum *values, bool *nulls)
 static void
 add_members(VisBuild *b, VisIdArray *groups)
 {
-	static const char *const cols[] = {"user_id"};
+	static const char *const cols[] = {"user_id", "group_id"};
 
-	scan_groups(b, groups, NULL, "group_members", "group_members_pkey", 1, cols, member_row);
+	scan_groups(b, groups, NULL, "group_members", "group_members_pkey", 2, cols, member_row);
 }
 
 static void
@@ -245,9 +251,9 @@ catalog_row(void *arg, Datum *values, bool *nulls)
 static void
 grant_catalog(VisBuild *b, VisIdArray *groups, VisIdSet *ctx)
 {
-	static const char *const cols[] = {"content_id"};
+	static const char *const cols[] = {"content_id", "group_id"};
 
-	scan_groups(b, groups, ctx, "catalog_entries", "catalog_entries_pkey", 1, cols, catalog_row);
+	scan_groups(b, groups, ctx, "catalog_entries", "catalog_entries_pkey", 2, cols, catalog_row);
 }
 
 static void
@@ -266,9 +272,9 @@ legacy_row(void *arg, Datum *values, bool *nulls)
 static void
 grant_legacy(VisBuild *b, VisIdArray *groups)
 {
-	static const char *const cols[] = {"content_id", "method"};
+	static const char *const cols[] = {"content_id", "method", "group_id"};
 
-	scan_groups(b, groups, NULL, "group_enrollments", "group_enrollments_pkey", 2, cols, legacy_row);
+	scan_groups(b, groups, NULL, "group_enrollments", "group_enrollments_pkey", 3, cols, legacy_row);
 }
 
 static void
@@ -283,9 +289,9 @@ assigned_row(void *arg, Datum *values, bool *nulls)
 static void
 grant_assigned(VisBuild *b, VisIdArray *groups)
 {
-	static const char *const cols[] = {"content_id"};
+	static const char *const cols[] = {"content_id", "assigned_by_group_id"};
 
-	scan_groups(b, groups, NULL, "enrollments", "enrollments_assigned_idx", 1, cols, assigned_row);
+	scan_groups(b, groups, NULL, "enrollments", "enrollments_assigned_idx", 2, cols, assigned_row);
 }
 
 /* Which owned content grant_owned grants, besides the owned items */
@@ -868,7 +874,8 @@ drop_foreign_users(VisBuild *b)
 	VisIdEntry *e;
 	int			i;
 
-	if (users->members > 5000)
+	/* measured: 0.7 us a user by user, 0.2 us a user of the tenant in full */
+	if (users->members > 20000)
 		vis_scan("users", "users_tenant_idx", b->t->tenant_id, 1, user_cols, b->snap,
 				 tenant_member_row, tenant_users);
 	else
