@@ -73,3 +73,119 @@ CREATE FUNCTION lms.cache_stats(
 	AS 'MODULE_PATHNAME', 'lms_cache_stats'
 	LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION lms.cache_stats() IS 'the visibility cache of this backend';
+
+------------------------------------------------------------------------------
+-- A broad grant opens nothing.  The relationship tables were closed to
+-- readers only because nobody is granted SELECT on them: GRANT SELECT ON
+-- ALL TABLES IN SCHEMA lms, default privileges or pg_read_all_data opened
+-- them, for every tenant.  Row-level security with no policy refuses every
+-- row to every role but superusers and BYPASSRLS roles (the store's writers,
+-- the extension's own SECURITY DEFINER functions): reads see nothing,
+-- writes fail.  progress, enrollments and users keep their SELECT policies
+-- of SPEC.md 6.
+------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+	t text;
+BEGIN
+	FOREACH t IN ARRAY ARRAY['tenants', 'groups', 'group_connections', 'group_members', 'tenant_roles',
+		'group_roles', 'managers', 'content', 'content_coauthors', 'path_steps', 'catalog_entries',
+		'group_enrollments', 'session_instructors', 'slot_trainers', 'slot_registrations',
+		'role_bindings', 'trusted_roles', 'cache_proxy']
+	LOOP
+		EXECUTE format('ALTER TABLE lms.%I ENABLE ROW LEVEL SECURITY', t);
+		EXECUTE format('ALTER TABLE lms.%I FORCE ROW LEVEL SECURITY', t);
+	END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- A binding never outlives its role (SPEC.md 8).  A binding or trust keyed
+-- on the role's OID alone passed to any role created later with that OID.
+-- Each now has an anchor: a policy on its table TO the role, restrictive
+-- and false, so it grants and refuses nothing.  PostgreSQL records the
+-- policy's dependency on the role: DROP ROLE refuses while the role is
+-- bound or trusted, and DROP OWNED BY drops the anchor with the role.  The
+-- role map (src/vis_principal.c) honours a binding or trust only while an
+-- anchor names the role's OID, so a role created later, whatever its OID
+-- and name, inherits nothing.  pg_dump keeps the anchors (they are not
+-- members of the extension; the tables' policies are dumped).
+------------------------------------------------------------------------------
+
+-- lms._anchor(tbl, role) gives the role an anchor on tbl, once
+CREATE FUNCTION lms._anchor(tbl regclass, role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl
+				   AND p.polname LIKE 'lms\_anchor\_%' AND role::oid = ANY (p.polroles)) THEN
+		EXECUTE format('CREATE POLICY %I ON %s AS RESTRICTIVE FOR SELECT TO %s USING (false)',
+					   'lms_anchor_' || md5(role::text || clock_timestamp()::text), tbl, role);
+	END IF;
+END
+$$;
+
+-- lms._unanchor(tbl, role) drops the role's anchors on tbl
+CREATE FUNCTION lms._unanchor(tbl regclass, role regrole) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	pol name;
+BEGIN
+	FOR pol IN SELECT p.polname FROM pg_catalog.pg_policy p WHERE p.polrelid = tbl
+			   AND p.polname LIKE 'lms\_anchor\_%' AND role::oid = ANY (p.polroles) LOOP
+		EXECUTE format('DROP POLICY %I ON %s', pol, tbl);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION lms._anchor(regclass, regrole), lms._unanchor(regclass, regrole) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION lms.bind_role(role regrole, principal bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF role IS NULL OR principal IS NULL THEN
+		RAISE EXCEPTION 'role and principal must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM lms.users u WHERE u.user_id = principal) THEN
+		RAISE EXCEPTION 'user % does not exist', principal
+			USING ERRCODE = 'foreign_key_violation',
+			HINT = 'A principal is a row of lms.users.';
+	END IF;
+	INSERT INTO lms.role_bindings AS b (role, principal) VALUES (bind_role.role, bind_role.principal)
+		ON CONFLICT ON CONSTRAINT role_bindings_pkey DO UPDATE SET principal = EXCLUDED.principal;
+	PERFORM lms._anchor('lms.role_bindings', bind_role.role);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lms.unbind_role(role regrole) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM lms.role_bindings b WHERE b.role = unbind_role.role;
+	PERFORM lms._unanchor('lms.role_bindings', unbind_role.role);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lms.trust_role(role regrole) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	INSERT INTO lms.trusted_roles (role) VALUES (trust_role.role) ON CONFLICT DO NOTHING;
+	PERFORM lms._anchor('lms.trusted_roles', trust_role.role);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lms.distrust_role(role regrole) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	DELETE FROM lms.trusted_roles t WHERE t.role = distrust_role.role;
+	PERFORM lms._unanchor('lms.trusted_roles', distrust_role.role);
+END
+$$;
+
+-- bindings and trusts of roles dropped already are what this closes: gone;
+-- the others get their anchors
+DELETE FROM lms.role_bindings b WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = b.role);
+DELETE FROM lms.trusted_roles t WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = t.role);
+SELECT lms._anchor('lms.role_bindings', b.role) FROM lms.role_bindings b;
+SELECT lms._anchor('lms.trusted_roles', t.role) FROM lms.trusted_roles t;

@@ -120,7 +120,8 @@ static uint64 generation = 1;
 static bool any_xact_local = false;
 static bool any_statement_only = false;
 static Oid	proxy_oid = InvalidOid;
-static VisKey role_keys[2];		/* lms.role_bindings, lms.trusted_roles, in full */
+static Oid	role_rels[2];		/* lms.role_bindings, lms.trusted_roles */
+static VisKey role_keys[2];		/* the same, read in full */
 
 /* observability */
 static uint64 stat_hits = 0;
@@ -219,16 +220,19 @@ watch_proxy(void)
 {
 	if (!OidIsValid(proxy_oid))
 	{
-		role_keys[0] = vis_key(vis_relid("role_bindings", false), 0, 0);
-		role_keys[1] = vis_key(vis_relid("trusted_roles", false), 0, 0);
+		role_rels[0] = vis_relid("role_bindings", false);
+		role_rels[1] = vis_relid("trusted_roles", false);
+		role_keys[0] = vis_key(role_rels[0], 0, 0);
+		role_keys[1] = vis_key(role_rels[1], 0, 0);
 		proxy_oid = vis_relid("cache_proxy", false);
 	}
 }
 
 /*
  * vis_relcache_callback dispatches the invalidations: a key, the proxy
- * relation, or everything (InvalidOid, e.g. after a shared-invalidation
- * overflow).
+ * relation, everything (InvalidOid, e.g. after a shared-invalidation
+ * overflow), or the relcache of the role map's tables, whose policies
+ * anchor the bindings to their roles.
  */
 static void
 vis_relcache_callback(Datum arg, Oid relid)
@@ -242,6 +246,12 @@ vis_relcache_callback(Datum arg, Oid relid)
 	}
 	else if (VisIsKey(relid))
 		key_changed((VisKey) relid);
+	else if (relid == role_rels[0] || relid == role_rels[1])
+	{
+		/* an anchor created or dropped (DROP OWNED): the role map reloads */
+		generation++;
+		note_invalidation();
+	}
 }
 
 /*

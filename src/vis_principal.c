@@ -11,13 +11,21 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/parallel.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/pg_policy.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 #include "lms_visibility.h"
@@ -186,6 +194,48 @@ principal_is_transaction_scoped(void)
 	return false;
 }
 
+/*
+ * anchored_roles returns the roles the anchors of relation relid name (see
+ * lms._anchor): the policies lms_anchor_* on it.  A binding or trust whose
+ * role no anchor names belongs to a role that was dropped, and its OID may
+ * now be another role's.
+ */
+static List *
+anchored_roles(Oid relid, Snapshot snap)
+{
+	Relation	rel = table_open(PolicyRelationId, AccessShareLock);
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	List	   *roles = NIL;
+
+	ScanKeyInit(&skey, Anum_pg_policy_polrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, PolicyPolrelidPolnameIndexId, true, snap, 1, &skey);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_policy pol = (Form_pg_policy) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		d;
+		ArrayType  *a;
+		Oid		   *oids;
+		int			i;
+
+		if (strncmp(NameStr(pol->polname), "lms_anchor_", 11) != 0)
+			continue;
+		d = heap_getattr(tup, Anum_pg_policy_polroles, RelationGetDescr(rel), &isnull);
+		if (isnull)
+			continue;
+		a = DatumGetArrayTypeP(d);
+		oids = (Oid *) ARR_DATA_PTR(a);
+		for (i = 0; i < ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)); i++)
+			roles = lappend_oid(roles, oids[i]);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return roles;
+}
+
 static void
 role_binding_row(void *arg, Datum *values, bool *nulls)
 {
@@ -193,6 +243,8 @@ role_binding_row(void *arg, Datum *values, bool *nulls)
 	bool		found;
 	Oid			role = DatumGetObjectId(values[0]);
 
+	if (!list_member_oid((List *) arg, role))
+		return;					/* the bound role was dropped */
 	e = hash_search(role_map, &role, HASH_ENTER, &found);
 	if (!found)
 		e->trusted = false;
@@ -207,6 +259,8 @@ trusted_role_row(void *arg, Datum *values, bool *nulls)
 	bool		found;
 	Oid			role = DatumGetObjectId(values[0]);
 
+	if (!list_member_oid((List *) arg, role))
+		return;					/* the trusted role was dropped */
 	e = hash_search(role_map, &role, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -243,10 +297,10 @@ role_lookup(Oid role)
 		snap = vis_build_snapshot(false, &keep);
 		PG_TRY();
 		{
-			vis_scan("role_bindings", NULL, 0, 2, binding_cols, snap,
-					 role_binding_row, NULL);
-			vis_scan("trusted_roles", NULL, 0, 1, trusted_cols, snap,
-					 trusted_role_row, NULL);
+			vis_scan("role_bindings", NULL, 0, 2, binding_cols, snap, role_binding_row,
+					 anchored_roles(vis_relid("role_bindings", false), snap));
+			vis_scan("trusted_roles", NULL, 0, 1, trusted_cols, snap, trusted_role_row,
+					 anchored_roles(vis_relid("trusted_roles", false), snap));
 		}
 		PG_CATCH();
 		{
