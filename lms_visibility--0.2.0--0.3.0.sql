@@ -109,8 +109,9 @@ $$;
 -- bound or trusted, and DROP OWNED BY drops the anchor with the role.  The
 -- role map (src/vis_principal.c) honours a binding or trust only while an
 -- anchor names the role's OID, so a role created later, whatever its OID
--- and name, inherits nothing.  pg_dump keeps the anchors (they are not
--- members of the extension; the tables' policies are dumped).
+-- and name, inherits nothing.  pg_dump does not dump the policies of an
+-- extension's tables: a trigger anchors each row as it is inserted, so a
+-- restore anchors the bindings it loads.
 ------------------------------------------------------------------------------
 
 -- lms._anchor(tbl, role) gives the role an anchor on tbl, once
@@ -139,6 +140,31 @@ END
 $$;
 REVOKE ALL ON FUNCTION lms._anchor(regclass, regrole), lms._unanchor(regclass, regrole) FROM PUBLIC;
 
+-- lms._anchor_rows() keeps the anchors with the rows: a row inserted (by
+-- bind_role, trust_role, or a restore's COPY) is anchored, a row deleted
+-- (unbind_role, distrust_role) loses its anchor.  A row whose role does not
+-- exist gets none: it counts for nobody.
+CREATE FUNCTION lms._anchor_rows() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF TG_OP IN ('DELETE', 'UPDATE') THEN
+		PERFORM lms._unanchor(TG_RELID::regclass, OLD.role);
+	END IF;
+	IF TG_OP IN ('INSERT', 'UPDATE') AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = NEW.role) THEN
+		PERFORM lms._anchor(TG_RELID::regclass, NEW.role);
+	END IF;
+	RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION lms._anchor_rows() FROM PUBLIC;
+CREATE TRIGGER anchor AFTER INSERT OR UPDATE OF role OR DELETE ON lms.role_bindings
+	FOR EACH ROW EXECUTE FUNCTION lms._anchor_rows();
+CREATE TRIGGER anchor AFTER INSERT OR UPDATE OF role OR DELETE ON lms.trusted_roles
+	FOR EACH ROW EXECUTE FUNCTION lms._anchor_rows();
+
+-- bind_role and trust_role anchor the role themselves: the row they write
+-- may be an older one of a dropped role that had this OID (ON CONFLICT),
+-- which an UPDATE of other columns must not anchor
 CREATE OR REPLACE FUNCTION lms.bind_role(role regrole, principal bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -156,14 +182,6 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION lms.unbind_role(role regrole) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	DELETE FROM lms.role_bindings b WHERE b.role = unbind_role.role;
-	PERFORM lms._unanchor('lms.role_bindings', unbind_role.role);
-END
-$$;
-
 CREATE OR REPLACE FUNCTION lms.trust_role(role regrole) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
@@ -172,14 +190,6 @@ BEGIN
 	END IF;
 	INSERT INTO lms.trusted_roles (role) VALUES (trust_role.role) ON CONFLICT DO NOTHING;
 	PERFORM lms._anchor('lms.trusted_roles', trust_role.role);
-END
-$$;
-
-CREATE OR REPLACE FUNCTION lms.distrust_role(role regrole) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-	DELETE FROM lms.trusted_roles t WHERE t.role = distrust_role.role;
-	PERFORM lms._unanchor('lms.trusted_roles', distrust_role.role);
 END
 $$;
 

@@ -407,7 +407,8 @@ memory_limit(void)
 
 /*
  * measure recounts the bytes of the live entries: a result grows after it
- * is built (the sorted arrays and runs the planner asks for).
+ * is built (the sorted arrays and runs the planner asks for), which
+ * entry_bytes learns only here.
  */
 static void
 measure(void)
@@ -438,7 +439,9 @@ make_room(Size bytes)
 
 	if (bytes + tenant_bytes() > limit && bytes > 0)
 		return false;
-	measure();
+	/* measuring walks every entry: only when the bound may be reached */
+	if (entry_bytes + tenant_bytes() + bytes > limit)
+		measure();
 	while (!dlist_is_empty(&lru) &&
 		   (entry_bytes + tenant_bytes() + bytes > limit ||
 			nentries + (bytes > 0) > vis_cache_max_principals))

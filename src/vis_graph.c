@@ -162,7 +162,7 @@ bitmap_set(VisBitmap *bm, int64 id, MemoryContext cxt)
 bool
 vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 {
-	VisIdSet   *chunks = vis_idset_create(CurrentMemoryContext, 64);
+	VisIdSet   *chunks;
 	uint32		slots = 4;
 	uint64		i;
 	int64		lo,
@@ -174,6 +174,7 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 	bm->flat = NULL;
 	if (n == 0)
 		return false;
+	chunks = vis_idset_create(CurrentMemoryContext, 64);
 	lo = hi = ids[0];
 	for (i = 0; i < n; i++)
 	{
