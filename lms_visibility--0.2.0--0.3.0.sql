@@ -199,3 +199,144 @@ DELETE FROM lms.role_bindings b WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_ro
 DELETE FROM lms.trusted_roles t WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = t.role);
 SELECT lms._anchor('lms.role_bindings', b.role) FROM lms.role_bindings b;
 SELECT lms._anchor('lms.trusted_roles', t.role) FROM lms.trusted_roles t;
+
+------------------------------------------------------------------------------
+-- protect_table covers every route to the rows (SPEC.md 5).  PostgreSQL
+-- applies a table's policies only to queries that name it: a partition or
+-- an inheritance child read directly showed all its rows to a role with
+-- SELECT on it (GRANT ... ON ALL TABLES IN SCHEMA grants the partitions
+-- too).  A protected table is one with the policy lms_visibility;
+-- protect_table now gives the same policy, and forced row-level security,
+-- to every descendant at every level, and an event trigger to every
+-- partition or child created, attached or inherited later.  A table
+-- detached or uninherited keeps its policy until its owner drops it.
+------------------------------------------------------------------------------
+
+-- lms._protect_tree(src, root, only_new) gives root (unless it is src) and
+-- every descendant of root the policy lms_visibility of src (its expression
+-- as deparsed here, with the search_path pinned) and forced row-level
+-- security; with only_new, a table that has both already is left alone
+-- (the event trigger meets the ALTER TABLE this function runs itself).
+-- Creating a policy does not evaluate it: the copied expression runs, as it
+-- does on src, as the role that queries.
+CREATE FUNCTION lms._protect_tree(src regclass, root regclass, only_new boolean) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	qual text;
+	part regclass;
+BEGIN
+	SELECT pg_catalog.pg_get_expr(p.polqual, p.polrelid) INTO qual
+	FROM pg_catalog.pg_policy p WHERE p.polrelid = src AND p.polname = 'lms_visibility';
+	IF qual IS NULL THEN
+		RETURN;
+	END IF;
+	FOR part IN WITH RECURSIVE down(relid) AS (
+			SELECT root::oid WHERE root <> src
+			UNION
+			SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = root
+			UNION
+			SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN down ON i.inhparent = down.relid)
+		SELECT relid::regclass FROM down LOOP
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = part AND p.polname = 'lms_visibility') THEN
+			CONTINUE WHEN only_new AND (SELECT c.relrowsecurity AND c.relforcerowsecurity
+										FROM pg_catalog.pg_class c WHERE c.oid = part);
+			EXECUTE format('ALTER POLICY lms_visibility ON %s USING (%s)', part, qual);
+		ELSE
+			EXECUTE format('CREATE POLICY lms_visibility ON %s FOR SELECT USING (%s)', part, qual);
+		END IF;
+		EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', part);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION lms._protect_tree(regclass, regclass, boolean) FROM PUBLIC;
+
+-- protect_table runs as its caller, who must own the table; the parts get
+-- the table's policy through lms._protect_tree, which the caller may not
+-- run itself
+CREATE OR REPLACE FUNCTION lms.protect_table(tbl regclass, user_column name, content_column name,
+											 context_column name DEFAULT NULL)
+	RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	col name;
+	typ oid;
+	using_expr text;
+BEGIN
+	IF tbl IS NULL OR user_column IS NULL OR content_column IS NULL THEN
+		RAISE EXCEPTION 'table, user column and content column must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[user_column, content_column, context_column] LOOP
+		CONTINUE WHEN col IS NULL;
+		SELECT a.atttypid INTO typ FROM pg_catalog.pg_attribute a
+			WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of relation % does not exist', col, tbl
+				USING ERRCODE = 'undefined_column';
+		END IF;
+		IF typ NOT IN ('pg_catalog.int8'::regtype, 'pg_catalog.int4'::regtype, 'pg_catalog.int2'::regtype) THEN
+			RAISE EXCEPTION 'column "%" of relation % has type %, not an integer type', col, tbl, typ::regtype
+				USING ERRCODE = 'datatype_mismatch',
+				HINT = 'Visibility columns hold user, content and group ids (bigint).';
+		END IF;
+	END LOOP;
+	using_expr := format('lms.can_view_stats((SELECT lms.current_principal()), %I, %I, %s)',
+		user_column, content_column,
+		CASE WHEN context_column IS NULL THEN 'NULL' ELSE quote_ident(context_column) END);
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+			   WHERE p.polrelid = tbl AND p.polname = 'lms_visibility') THEN
+		EXECUTE format('ALTER POLICY lms_visibility ON %s USING (%s)', tbl, using_expr);
+	ELSE
+		EXECUTE format('CREATE POLICY lms_visibility ON %s FOR SELECT USING (%s)', tbl, using_expr);
+	END IF;
+	EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', tbl);
+	PERFORM lms._protect_parts_of(tbl);
+END
+$$;
+
+-- lms._protect_parts_of(tbl) is protect_table's way in: it checks that the
+-- caller owns tbl, which has just been protected
+CREATE FUNCTION lms._protect_parts_of(tbl regclass) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF NOT pg_catalog.pg_has_role(session_user, (SELECT c.relowner FROM pg_catalog.pg_class c WHERE c.oid = tbl), 'MEMBER') THEN
+		RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
+	END IF;
+	PERFORM lms._protect_tree(tbl, tbl, false);
+END
+$$;
+
+-- lms._protect_new_parts() is the event trigger: after CREATE TABLE or
+-- ALTER TABLE, each table the command created or altered (a new partition
+-- or child, the parent a partition was attached to) and its descendants
+-- get the policy of its nearest protected ancestor, itself included
+CREATE FUNCTION lms._protect_new_parts() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	obj oid;
+	src regclass;
+BEGIN
+	FOR obj IN SELECT DISTINCT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+			   WHERE c.classid = 'pg_catalog.pg_class'::regclass AND NOT c.in_extension LOOP
+		WITH RECURSIVE up(relid, depth) AS (
+			SELECT obj, 0
+			UNION ALL
+			SELECT i.inhparent, up.depth + 1 FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.relid
+			WHERE up.depth < 1000)
+		SELECT up.relid::regclass INTO src FROM up
+		WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = up.relid AND p.polname = 'lms_visibility')
+		ORDER BY up.depth LIMIT 1;
+		IF src IS NOT NULL THEN
+			PERFORM lms._protect_tree(src, obj::regclass, true);
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION lms._protect_new_parts() FROM PUBLIC;
+CREATE EVENT TRIGGER lms_protect_new_parts ON ddl_command_end
+	WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE')
+	EXECUTE FUNCTION lms._protect_new_parts();
+
+-- tables protected before 0.3.0: their parts now
+SELECT lms._protect_tree(p.polrelid::regclass, p.polrelid::regclass, true)
+FROM pg_catalog.pg_policy p WHERE p.polname = 'lms_visibility';
