@@ -340,3 +340,36 @@ CREATE EVENT TRIGGER lms_protect_new_parts ON ddl_command_end
 -- tables protected before 0.3.0: their parts now
 SELECT lms._protect_tree(p.polrelid::regclass, p.polrelid::regclass, true)
 FROM pg_catalog.pg_policy p WHERE p.polname = 'lms_visibility';
+
+------------------------------------------------------------------------------
+-- Least privilege for the service that syncs the store: the role
+-- lms_writer, which a DBA grants to the sync service's login.  It reads,
+-- inserts, updates and deletes the rows of every store table but the
+-- bindings and trusts (an upsert reads the rows it updates: EXCLUDED's
+-- columns need SELECT), with the integrity and invalidation triggers on.
+-- It has no principal and cannot get one: it cannot bind, trust or act for
+-- a principal, nor TRUNCATE.  It bypasses row-level security, which COPY
+-- FROM into a table with row-level security requires; PostgreSQL does not
+-- pass that attribute to the members of a role, so the policies below let
+-- a member that has not run SET ROLE lms_writer write all the same (COPY
+-- needs the SET ROLE).  The role is cluster-wide: a second database's
+-- CREATE EXTENSION finds it.
+------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+	t text;
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'lms_writer') THEN
+		CREATE ROLE lms_writer NOLOGIN BYPASSRLS;
+	END IF;
+	FOREACH t IN ARRAY ARRAY['tenants', 'users', 'groups', 'group_connections', 'group_members',
+		'tenant_roles', 'group_roles', 'managers', 'content', 'content_coauthors', 'path_steps',
+		'catalog_entries', 'group_enrollments', 'session_instructors', 'slot_trainers',
+		'slot_registrations', 'enrollments', 'progress']
+	LOOP
+		EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON lms.%I TO lms_writer', t);
+		EXECUTE format('CREATE POLICY lms_writer ON lms.%I TO lms_writer USING (true) WITH CHECK (true)', t);
+	END LOOP;
+END
+$$;

@@ -156,6 +156,7 @@ extern int	vis_scan(const char *relname, const char *indexname, int64 key,
 extern int	vis_scan_keys(const char *relname, const char *indexname, const int64 *keys,
 						  int nkeys, int natts, const char *const *attnames,
 						  Snapshot snapshot, VisRowFn fn, void *arg, bool record);
+extern double vis_reltuples(const char *relname);
 extern bool vis_fetch_one(const char *relname, const char *indexname, int64 key,
 						  int natts, const char *const *attnames,
 						  Snapshot snapshot, Datum *values, bool *nulls);

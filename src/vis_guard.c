@@ -101,20 +101,38 @@ entity_noun(const char *entity)
 	return entity;
 }
 
+static void
+count_row(void *arg, Datum *values, bool *nulls)
+{
+	(*(int *) arg)++;
+}
+
 /*
  * check_no_cycle walks up from the new parent of group_id and refuses to
- * close a loop.  Moves within one tenant's tree are serialized by a
+ * close a loop.  A group without subgroups cannot be its new parent's
+ * ancestor, so the walk is needed only for a group that has some: loading
+ * a tree from the top down checks each group in one index lookup, not one
+ * per ancestor.  Moves within one tenant's tree are serialized by a
  * transaction-level advisory lock, so two concurrent moves cannot close a
- * loop together.
+ * loop together (a subgroup another transaction adds waits for it, and
+ * walks after it).
  */
 static void
 check_no_cycle(int64 group_id, int64 parent, int64 tenant_id)
 {
+	static const char *const cols[] = {"group_id"};
 	int64		cur = parent;
 	int			depth = 0;
+	int			children = 0;
 
 	DirectFunctionCall1(pg_advisory_xact_lock_int8,
 						Int64GetDatum((int64) (UINT64CONST(0x4c4d5347) << 32) ^ tenant_id));
+	if (parent != group_id)
+	{
+		vis_scan("groups", "groups_parent_idx", group_id, 1, cols, SnapshotSelf, count_row, &children);
+		if (children == 0)
+			return;
+	}
 	while (cur != 0)
 	{
 		RefRow		r;

@@ -283,6 +283,20 @@ vis_scan_keys(const char *relname, const char *indexname, const int64 *keys, int
 	return count;
 }
 
+/*
+ * vis_reltuples returns the planner's estimate of the rows of lms.relname,
+ * or 0 before its first VACUUM or ANALYZE.
+ */
+double
+vis_reltuples(const char *relname)
+{
+	Relation	rel = table_open(vis_relid(relname, false), AccessShareLock);
+	double		n = Max(rel->rd_rel->reltuples, 0);
+
+	table_close(rel, AccessShareLock);
+	return n;
+}
+
 typedef struct FetchOne
 {
 	int			natts;

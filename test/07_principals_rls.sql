@@ -17,10 +17,10 @@ SELECT lms.trust_role('t_app');
 \set QUIET 0
 
 -- the policies
-SELECT policies_are('lms', 'progress', ARRAY['progress_visibility']);
-SELECT policies_are('lms', 'enrollments', ARRAY['enrollments_visibility']);
-SELECT policies_are('lms', 'users', ARRAY['users_visibility']);
-SELECT is((SELECT polroles FROM pg_policy WHERE polrelid = 'lms.progress'::regclass), ARRAY[0]::oid[],
+SELECT policies_are('lms', 'progress', ARRAY['progress_visibility', 'lms_writer']);
+SELECT policies_are('lms', 'enrollments', ARRAY['enrollments_visibility', 'lms_writer']);
+SELECT policies_are('lms', 'users', ARRAY['users_visibility', 'lms_writer']);
+SELECT is((SELECT polroles FROM pg_policy WHERE polrelid = 'lms.progress'::regclass AND polname = 'progress_visibility'), ARRAY[0]::oid[],
 	'the policy applies to every role (PUBLIC)');
 SELECT policy_cmd_is('lms', 'progress', 'progress_visibility', 'SELECT', 'the policy filters reads');
 SELECT is((SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
