@@ -38,29 +38,25 @@ GRANT EXECUTE ON FUNCTION pg_temp.rows_seen() TO PUBLIC;
 SELECT cmp_ok((SELECT count(*) FROM pg_temp.rows_seen() WHERE n > 0), '>=', 15::bigint,
 	'as the superuser, the sample fills the tables');
 
-SET ROLE broad_reader;
-SELECT is((SELECT count(*) FROM pg_temp.rows_seen() WHERE n <> 0), 0::bigint,
-	'GRANT SELECT ON ALL TABLES IN SCHEMA lms, no principal: no row of any table');
-RESET ROLE;
-SELECT lms.bind_role('broad_reader', 104);
-SET ROLE broad_reader;
-SELECT is((SELECT count(*) FROM pg_temp.rows_seen() r WHERE r.tbl NOT IN (SELECT tbl FROM filtered) AND n <> 0), 0::bigint,
-	'bound to the coach: no row of a relationship table');
-SELECT set_eq($$SELECT tbl, n FROM pg_temp.rows_seen() WHERE tbl IN (SELECT tbl FROM filtered)$$,
-	'SELECT tbl, coach_rows FROM filtered', 'and exactly the coach''s rows of progress, enrollments and users');
-RESET ROLE;
-
-SET ROLE all_data_reader;
-SELECT is((SELECT count(*) FROM pg_temp.rows_seen() WHERE n <> 0), 0::bigint,
-	'pg_read_all_data, no principal: no row of any table');
-RESET ROLE;
-SELECT lms.bind_role('all_data_reader', 104);
-SET ROLE all_data_reader;
-SELECT is((SELECT count(*) FROM pg_temp.rows_seen() r WHERE r.tbl NOT IN (SELECT tbl FROM filtered) AND n <> 0), 0::bigint,
-	'pg_read_all_data bound to the coach: no row of a relationship table');
-SELECT set_eq($$SELECT tbl, n FROM pg_temp.rows_seen() WHERE tbl IN (SELECT tbl FROM filtered)$$,
-	'SELECT tbl, coach_rows FROM filtered', 'and the coach''s rows of the filtered tables');
-RESET ROLE;
+-- reader_checks(r, label): r, unbound, reads no row of any table; bound
+-- to the coach, no row of a relationship table and exactly the coach's rows
+-- of the filtered ones
+CREATE FUNCTION pg_temp.reader_checks(r name, label text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE format('SET ROLE %I', r);
+	RETURN NEXT is((SELECT count(*) FROM pg_temp.rows_seen() WHERE n <> 0), 0::bigint,
+		label || ', no principal: no row of any table');
+	RESET ROLE;
+	PERFORM lms.bind_role(r::regrole, 104);
+	EXECUTE format('SET ROLE %I', r);
+	RETURN NEXT is((SELECT count(*) FROM pg_temp.rows_seen() x WHERE x.tbl NOT IN (SELECT f.tbl FROM filtered f) AND x.n <> 0),
+		0::bigint, label || ', bound to the coach: no row of a relationship table');
+	RETURN NEXT set_eq($q$SELECT tbl, n FROM pg_temp.rows_seen() WHERE tbl IN (SELECT tbl FROM filtered)$q$,
+		'SELECT tbl, coach_rows FROM filtered', label || ': exactly the coach''s rows of progress, enrollments and users');
+	RESET ROLE;
+END $$;
+SELECT pg_temp.reader_checks('broad_reader', 'GRANT SELECT ON ALL TABLES IN SCHEMA lms');
+SELECT pg_temp.reader_checks('all_data_reader', 'pg_read_all_data');
 
 SET ROLE all_data_writer;
 SELECT throws_ok($$INSERT INTO lms.group_roles VALUES (10, 104, 'group_admin')$$, '42501', NULL,
