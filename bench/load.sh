@@ -42,7 +42,8 @@ CREATE TABLE lms_plain_load.progress (LIKE lms.progress INCLUDING ALL,
 GRANT USAGE ON SCHEMA lms_plain_load TO sync;
 GRANT ALL ON ALL TABLES IN SCHEMA lms_plain_load TO sync;
 SQL
-psql -X -q -c "COPY (SELECT 1 + (i % $USERS), 1 + (i / $USERS * 97 + i % 997) % 1000, NULL, NULL, now(), NULL, 50, 50, 50, NULL, now()
+# ten rows per learner, on contents 1 + q * 100 + (learner % 100), q = 0..9: no pair twice
+psql -X -q -c "COPY (SELECT 1 + (i % $USERS), 1 + (i / $USERS) * 100 + (i % $USERS) % 100, NULL, NULL, now(), NULL, 50, 50, 50, NULL, now()
 	FROM generate_series(0, $USERS * 10 - 1) i) TO '$WORK/pg/progress.copy'"
 ms() { sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -50,12 +51,15 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo "| write | lms_writer into the store | plain tables | ratio |"
 echo "|---|---|---|---|"
 # tree k (0..99), level j (0..999): group k * 1000 + j + 1 under the one above it
-GROUPS="SELECT k * 1000 + j + 1, 1, 'g', CASE WHEN j > 0 THEN k * 1000 + j END FROM generate_series(0, 99) k, generate_series(0, 999) j ORDER BY j, k"
-a=$(psql -X -q -U sync -c '\timing on' -c "INSERT INTO lms.groups (group_id, tenant_id, name, parent_group_id) $GROUPS" | ms)
-b=$(psql -X -q -U sync -c '\timing on' -c "INSERT INTO lms_plain_load.groups (group_id, tenant_id, name, parent_group_id) $GROUPS" | ms)
+TREES="SELECT k * 1000 + j + 1, 1, 'g', CASE WHEN j > 0 THEN k * 1000 + j END FROM generate_series(0, 99) k, generate_series(0, 999) j ORDER BY j, k"
+a=$(psql -X -q -U sync -c '\timing on' -c "INSERT INTO lms.groups (group_id, tenant_id, name, parent_group_id) $TREES" | ms)
+b=$(psql -X -q -U sync -c '\timing on' -c "INSERT INTO lms_plain_load.groups (group_id, tenant_id, name, parent_group_id) $TREES" | ms)
 echo "| 100,000 groups in 100 trees 1,000 deep, one INSERT | $(awk -v a="$a" 'BEGIN {printf "%.2f s", a / 1000}') | $(awk -v a="$b" 'BEGIN {printf "%.2f s", a / 1000}') | $(ratio "$a" "$b") |"
-a=$(psql -X -q -U sync -c "SET ROLE lms_writer" -c '\timing on' -c "COPY lms.progress FROM '$WORK/pg/progress.copy'" 2>&1 | ms)
-b=$(psql -X -q -c '\timing on' -c "COPY lms_plain_load.progress FROM '$WORK/pg/progress.copy'" | ms)
+# psql's \copy on both sides (a server-side COPY FROM a file needs pg_read_server_files)
+# timed by the shell: psql's \timing does not time \copy
+wall_ms() { local t0 t1; t0=$(date +%s%N); "$@" >/dev/null; t1=$(date +%s%N); echo $(((t1 - t0) / 1000000)); }
+a=$(wall_ms psql -X -q -v ON_ERROR_STOP=1 -U sync -c "SET ROLE lms_writer" -c "\\copy lms.progress FROM '$WORK/pg/progress.copy'")
+b=$(wall_ms psql -X -q -v ON_ERROR_STOP=1 -U sync -c "\\copy lms_plain_load.progress FROM '$WORK/pg/progress.copy'")
 echo "| COPY of $((USERS * 10)) progress rows | $(awk -v a="$a" 'BEGIN {printf "%.2f s", a / 1000}') | $(awk -v a="$b" 'BEGIN {printf "%.2f s", a / 1000}') | $(ratio "$a" "$b") |"
 psql -X -q -c "VACUUM ANALYZE lms.progress" -c "VACUUM ANALYZE lms_plain_load.progress"
 for t in lms lms_plain_load; do
