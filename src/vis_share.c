@@ -31,6 +31,7 @@
 #include "storage/dsm.h"
 #include "storage/fd.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "utils/memutils.h"
 
 #include "lms_visibility.h"
@@ -205,6 +206,36 @@ share_path(int pid, int64 principal)
 }
 
 /*
+ * sweep_files removes the files of leaders that are gone: a backend that
+ * was killed (kill -9, a crash) never ran its exit callback, and the
+ * server's restart does not clean pg_stat_tmp.  Once per backend, before
+ * it first publishes; its own PID's files are an earlier process's too.
+ */
+static void
+sweep_files(void)
+{
+	static bool swept = false;
+	DIR		   *dir;
+	struct dirent *de;
+
+	if (swept)
+		return;
+	swept = true;
+	dir = AllocateDir(PG_STAT_TMP_DIR);
+	while ((de = ReadDir(dir, PG_STAT_TMP_DIR)) != NULL)
+	{
+		int			pid;
+
+		if (sscanf(de->d_name, "lms_visibility.%d.", &pid) != 1)
+			continue;
+		if (pid != MyProcPid && BackendPidGetProc(pid) != NULL)
+			continue;
+		unlink(psprintf("%s/%s", PG_STAT_TMP_DIR, de->d_name));
+	}
+	FreeDir(dir);
+}
+
+/*
  * vis_share_create serializes a cached result into a new segment kept
  * mapped for the backend's life, publishes its handle, and returns it; NULL
  * when the result is small or anything fails (the workers then build for
@@ -224,6 +255,7 @@ vis_share_create(VisResult *r)
 
 	if (IsParallelWorker() || r->nusers + r->grants->members < VIS_SHARE_MIN_IDS)
 		return NULL;
+	sweep_files();
 
 	memset(&h, 0, sizeof(h));
 	serialize(&w, r, &h);

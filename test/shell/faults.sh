@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Faults: a backend killed with kill -9 in the middle of a rebuild, and the
+# leader of a parallel query killed while its workers use the entry it
+# shares.  The server restarts, the answers afterwards are right, and no
+# published file of a dead leader stays in pg_stat_tmp.
+. "$(dirname "$0")/common.sh"
+DIR="$LMS_TEST_WORK/faults"
+start_cluster "$DIR" "$(free_port $((PGPORT + 9)))" "max_parallel_workers_per_gather = 2"
+trap 'stop_cluster "$DIR"' EXIT
+new_db fault_test
+q() { psql -X -q -At -d fault_test "$@"; }
+# a platform admin of 3,000 users: an entry large enough to be shared with workers
+q -c "INSERT INTO lms.tenants VALUES (5, 'faults', false)" \
+	-c "INSERT INTO lms.users (user_id, tenant_id) SELECT 500000 + i, 5 FROM generate_series(1, 3000) i" \
+	-c "INSERT INTO lms.tenant_roles VALUES (500001, 'platform_admin')" \
+	-c "INSERT INTO lms.content VALUES (500000, 5, 'course', 'c', NULL, NULL, NULL)" \
+	-c "INSERT INTO lms.progress (user_id, content_id) SELECT 500000 + i, 500000 FROM generate_series(1, 3000) i" \
+	-c "CREATE ROLE f_admin LOGIN" -c "SELECT lms.bind_role('f_admin', 500001)" -c "ANALYZE"
+count_as_admin() { psql -X -q -At -d fault_test -U f_admin -c "SELECT count(*) FROM lms.progress"; }
+# wait_up PID: the crash restart has ended backend PID (every backend goes),
+# and the server accepts connections again
+wait_up() {
+	local i
+	for i in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	for i in $(seq 100); do q -c "SELECT 1" >/dev/null 2>&1 && return 0; sleep 0.2; done
+	return 1
+}
+same "before any fault the admin sees its tenant's rows" "$(count_as_admin)" 3000
+
+# 1. killed in the middle of a rebuild: the build waits on a lock held elsewhere
+psql -X -q -d fault_test -c "BEGIN" -c "LOCK TABLE lms.slot_trainers IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(60)" >/dev/null 2>&1 &
+holder=$!
+sleep 0.5
+holder_pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'")
+count_as_admin >/dev/null 2>&1 &
+victim=""
+for _ in $(seq 50); do
+	victim=$(q -c "SELECT pid FROM pg_stat_activity WHERE usename = 'f_admin' AND wait_event_type = 'Lock'")
+	[ -n "$victim" ] && break
+	sleep 0.1
+done
+same "the admin's rebuild waits inside the build" "$([ -n "$victim" ] && echo yes)" yes
+[ -z "$victim" ] || kill -9 "$victim"
+wait_up "$holder_pid" && pass "the server restarts after a backend is killed during a rebuild" ||
+	fail "the server did not come back"
+kill "$holder" 2>/dev/null || true
+wait "$holder" 2>/dev/null || true
+same "then the admin sees its rows" "$(count_as_admin)" 3000
+
+# 2. the leader of a parallel query killed while its workers read its shared entry
+PAR="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;"
+psql -X -q -At -d fault_test -U f_admin -c "$PAR" \
+	-c "SELECT count(*) FROM lms.progress p, generate_series(1, 20000) g WHERE p.user_id + g > 0" >/dev/null 2>&1 &
+reader=$!
+leader=""
+for _ in $(seq 50); do
+	leader=$(q -c "SELECT leader_pid FROM pg_stat_activity WHERE backend_type = 'parallel worker' AND leader_pid IS NOT NULL LIMIT 1")
+	[ -n "$leader" ] && break
+	sleep 0.1
+done
+same "a parallel query of the admin runs with workers" "$([ -n "$leader" ] && echo yes)" yes
+left_before=$(ls "$DIR/data/pg_stat_tmp" | grep -c "^lms_visibility\.$leader\.")
+[ -z "$leader" ] || kill -9 "$leader"
+sleep 0.2
+wait_up "$leader" && pass "the server restarts after the leader is killed" || fail "the server did not come back"
+kill "$reader" 2>/dev/null || true
+wait "$reader" 2>/dev/null || true
+same "the killed leader had published its entry" "$left_before" 1
+psql -X -q -At -d fault_test -U f_admin -c "$PAR" -c "SELECT count(*) FROM lms.progress" >"$LMS_TEST_WORK/faults.out"
+same "a parallel query afterwards answers right" "$(tail -1 "$LMS_TEST_WORK/faults.out")" 3000
+same "and no file of the dead leader is left in pg_stat_tmp" \
+	"$(ls "$DIR/data/pg_stat_tmp" | grep -c "^lms_visibility\.$leader\.")" 0
+finish
