@@ -15,20 +15,14 @@ USERS=${2:-100000}
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-5}
 TURNS=${TURNS:-4}
 
-ensure_packages
-build_install
-WORK=$(mktemp -d /tmp/lms_ab.XXXXXX)
-chmod 755 "$WORK"
+bench_work ab
 LIBDIR=$("$PGBIN/pg_config" --pkglibdir)
 cp lms_visibility.so "$WORK/new.so"
 git worktree add -q "$WORK/old" "$REV"
 make -s -C "$WORK/old" PG_CONFIG="$PGBIN/pg_config" >/dev/null 2>&1
 cp "$WORK/old/lms_visibility.so" "$WORK/old.so"
-PORT=$(free_port 55800)
 trap 'cp "$WORK/new.so" "$LIBDIR/lms_visibility.so"; stop_cluster "$WORK/pg"; git worktree remove --force "$WORK/old"; rm -rf "$WORK"' EXIT
-start_cluster "$WORK/pg" "$PORT" "work_mem = 64MB"
-createdb bench
-export PGDATABASE=bench
+bench_cluster 55800
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
 	-v users="$USERS" -v rows="$((USERS * 10))" -f bench/generate.sql
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'

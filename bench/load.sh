@@ -13,15 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 USERS=${1:-100000}
-ensure_packages
-build_install
-WORK=$(mktemp -d /tmp/lms_load.XXXXXX)
-chmod 755 "$WORK"
-PORT=$(free_port 55900)
+bench_work load
 trap 'stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
-start_cluster "$WORK/pg" "$PORT" "work_mem = 64MB"
-createdb bench
-export PGDATABASE=bench
+bench_cluster 55900
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<SQL
 CREATE EXTENSION lms_visibility;
 INSERT INTO lms.tenants VALUES (1, 'Load', false);

@@ -16,16 +16,9 @@ ROWS=${2:-1000000}
 RUNS=${RUNS:-7}
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-5}
 
-ensure_packages
-build_install
-WORK=$(mktemp -d /tmp/lms_bench.XXXXXX)
-chmod 755 "$WORK"
-PORT=$(free_port 55600)
+bench_work bench
 trap 'stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
-start_cluster "$WORK/pg" "$PORT" "work_mem = 64MB
-max_parallel_workers_per_gather = 2"
-createdb bench
-export PGDATABASE=bench
+bench_cluster 55600 "max_parallel_workers_per_gather = 2"
 
 echo "== generating $USERS users and about $ROWS progress rows"
 gen_start=$(date +%s.%N)

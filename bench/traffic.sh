@@ -25,17 +25,10 @@ ROWS=${2:-$((USERS * 10))}
 PGBENCH_SECONDS=${PGBENCH_SECONDS:-5}
 TURNS=${TURNS:-3}
 
-ensure_packages
-build_install
-WORK=$(mktemp -d /tmp/lms_traffic.XXXXXX)
-chmod 755 "$WORK"
-PORT=$(free_port 55700)
+bench_work traffic
 BG=
 trap '[ -n "$BG" ] && kill $BG 2>/dev/null; stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
-start_cluster "$WORK/pg" "$PORT" "work_mem = 64MB
-max_parallel_workers_per_gather = 2"
-createdb bench
-export PGDATABASE=bench
+bench_cluster 55700 "max_parallel_workers_per_gather = 2"
 
 echo "== generating $USERS users and about $ROWS progress rows in tenant 1, a tenth of it in tenant 2"
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \

@@ -7,6 +7,7 @@
 #                            when LMS_MEMCHECK=1)
 #   stop_cluster DIR         stop it
 #   memcheck_reports DIR...  what valgrind found of this extension there
+#   bench_work NAME, bench_cluster PORTBASE [conf]   a benchmark's setup
 # PostgreSQL refuses to run as root: initdb/pg_ctl run as postgres, in a temp
 # dir it owns, on a unix socket in that dir; clients run as root with
 # PGHOST/PGPORT/PGUSER set.
@@ -119,6 +120,25 @@ CONF
 stop_cluster() {
 	local dir=$1
 	[ -d "$dir/data" ] && as_postgres "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# bench_work NAME: what a benchmark needs before its cluster: the packages,
+# this tree built and installed, and a scratch directory in WORK
+bench_work() {
+	ensure_packages
+	build_install
+	WORK=$(mktemp -d "/tmp/lms_$1.XXXXXX")
+	chmod 755 "$WORK"
+}
+
+# bench_cluster PORTBASE [extra postgresql.conf lines]: a benchmark's cluster
+# in WORK/pg and its database bench (set the trap that stops it first)
+bench_cluster() {
+	PORT=$(free_port "$1")
+	start_cluster "$WORK/pg" "$PORT" "work_mem = 64MB
+${2:-}"
+	createdb bench
+	export PGDATABASE=bench
 }
 
 # free_port BASE: the first port from BASE on that nothing listens on

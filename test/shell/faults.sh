@@ -16,6 +16,16 @@ q -c "INSERT INTO lms.tenants VALUES (5, 'faults', false)" \
 	-c "INSERT INTO lms.content VALUES (500000, 5, 'course', 'c', NULL, NULL, NULL)" \
 	-c "INSERT INTO lms.progress (user_id, content_id) SELECT 500000 + i, 500000 FROM generate_series(1, 3000) i" \
 	-c "CREATE ROLE f_admin LOGIN" -c "SELECT lms.bind_role('f_admin', 500001)" -c "ANALYZE"
+# poll SQL: the first non-empty answer of SQL within 5 s
+poll() {
+	local out
+	for _ in $(seq 50); do
+		out=$(q -c "$1")
+		[ -n "$out" ] && { echo "$out"; return 0; }
+		sleep 0.1
+	done
+	return 0
+}
 count_as_admin() { psql -X -q -At -d fault_test -U f_admin -c "SELECT count(*) FROM lms.progress"; }
 # wait_up PID: the crash restart has ended backend PID (every backend goes),
 # and the server accepts connections again
@@ -33,12 +43,7 @@ holder=$!
 sleep 0.5
 holder_pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'")
 count_as_admin >/dev/null 2>&1 &
-victim=""
-for _ in $(seq 50); do
-	victim=$(q -c "SELECT pid FROM pg_stat_activity WHERE usename = 'f_admin' AND wait_event_type = 'Lock'")
-	[ -n "$victim" ] && break
-	sleep 0.1
-done
+victim=$(poll "SELECT pid FROM pg_stat_activity WHERE usename = 'f_admin' AND wait_event_type = 'Lock'")
 same "the admin's rebuild waits inside the build" "$([ -n "$victim" ] && echo yes)" yes
 [ -z "$victim" ] || kill -9 "$victim"
 wait_up "$holder_pid" && pass "the server restarts after a backend is killed during a rebuild" ||
@@ -52,12 +57,7 @@ PAR="SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_
 psql -X -q -At -d fault_test -U f_admin -c "$PAR" \
 	-c "SELECT count(*) FROM lms.progress p, generate_series(1, 20000) g WHERE p.user_id + g > 0" >/dev/null 2>&1 &
 reader=$!
-leader=""
-for _ in $(seq 50); do
-	leader=$(q -c "SELECT leader_pid FROM pg_stat_activity WHERE backend_type = 'parallel worker' AND leader_pid IS NOT NULL LIMIT 1")
-	[ -n "$leader" ] && break
-	sleep 0.1
-done
+leader=$(poll "SELECT leader_pid FROM pg_stat_activity WHERE backend_type = 'parallel worker' AND leader_pid IS NOT NULL LIMIT 1")
 same "a parallel query of the admin runs with workers" "$([ -n "$leader" ] && echo yes)" yes
 left_before=$(ls "$DIR/data/pg_stat_tmp" | grep -c "^lms_visibility\.$leader\.")
 [ -z "$leader" ] || kill -9 "$leader"
