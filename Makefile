@@ -21,7 +21,7 @@ DATA = $(wildcard lms_visibility--*.sql)
 
 REGRESS = constraints principal plans upgrade
 REGRESS_OPTS = --inputdir=.
-ISOLATION = revocation invalidation
+ISOLATION = revocation invalidation team_writes
 ISOLATION_OPTS = --load-extension=lms_visibility
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers

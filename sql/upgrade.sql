@@ -39,6 +39,8 @@ ALTER EXTENSION lms_visibility UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 ALTER EXTENSION lms_visibility UPDATE TO '0.3.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+ALTER EXTENSION lms_visibility UPDATE TO '0.4.0';
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 -- the same rows, and the same answers both ways
 SELECT * FROM before_digests EXCEPT SELECT * FROM digests;
 (SELECT * FROM before_answers EXCEPT ALL SELECT * FROM answers)
@@ -49,7 +51,12 @@ CREATE ROLE lms_upgrade_coach;
 SELECT FROM lms.bind_role('lms_upgrade_coach', 104);
 SET ROLE lms_upgrade_coach;
 SELECT count(*) AS coach_rows FROM lms.progress;
+-- 0.4.0: the dimensions, filtered; the groups of before were the platform's
+SELECT (SELECT count(*) FROM lms.content) AS coach_content,
+	(SELECT array_agg(group_id) FROM lms.groups) AS coach_groups,
+	(SELECT count(*) FROM lms.group_members) AS coach_memberships;
 RESET ROLE;
+SELECT count(*) AS groups, count(created_by) AS created_by_set FROM lms.groups;
 SELECT FROM lms.unbind_role('lms_upgrade_coach');
 DROP ROLE lms_upgrade_coach;
 UPDATE lms.group_members SET group_id = 40 WHERE group_id = 11 AND user_id = 120;
@@ -64,9 +71,13 @@ SELECT conname, conkey FROM pg_constraint WHERE conrelid = 'lms.progress'::regcl
 SELECT tgrelid::regclass, tgname, pg_get_triggerdef(oid) ~ 'FOR EACH ROW' AS per_row
 FROM pg_trigger WHERE tgname LIKE 'invalidate_cache%' AND tgrelid = 'lms.progress'::regclass ORDER BY 2;
 DROP VIEW digests, answers;
--- from 0.2.0, the other released version
+-- from 0.2.0 and 0.3.0, the other released versions
 DROP EXTENSION lms_visibility;
 CREATE EXTENSION lms_visibility VERSION '0.2.0';
+ALTER EXTENSION lms_visibility UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+DROP EXTENSION lms_visibility;
+CREATE EXTENSION lms_visibility VERSION '0.3.0';
 ALTER EXTENSION lms_visibility UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 DROP EXTENSION lms_visibility;

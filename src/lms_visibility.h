@@ -372,6 +372,9 @@ typedef struct VisResult
 	VisBitmap	open_bits;		/* unrestricted grants, when dense */
 	bool		any_restricted; /* some grant is restricted */
 	bool		sees_all;		/* every row of the store: see vis_exec.c */
+	/* the groups whose rows p sees (SPEC.md 6): a bitmap, or else a set */
+	VisBitmap	group_bits;
+	VisIdSet   *groups;
 	Datum		user_array;		/* sorted bigint[] of U(p), built on demand */
 	Datum		content_array;	/* sorted bigint[] of C(p), built on demand */
 	int64	   *ranges[2];		/* runs of consecutive ids of U(p), C(p) */
@@ -468,6 +471,16 @@ vis_result_has_user(VisResult *r, int64 user_id)
 	if (r->user_bits.slots != NULL)
 		return vis_bitmap_test(&r->user_bits, user_id);
 	return vis_idset_has(r->users, user_id);
+}
+
+/* vis_result_has_group tells whether group_id is in p's group scope */
+static inline bool
+vis_result_has_group(VisResult *r, int64 group_id)
+{
+	Assert(r->flat == NULL);
+	if (r->group_bits.slots != NULL)
+		return vis_bitmap_test(&r->group_bits, group_id);
+	return r->groups != NULL && vis_idset_has(r->groups, group_id);
 }
 
 /*

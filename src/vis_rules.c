@@ -48,6 +48,15 @@ typedef struct VisBuild
 
 typedef void (*VisApplyFn) (VisBuild *b, const VisSource *src);
 
+/* The groups a role puts in the principal's group scope (SPEC.md 6) */
+typedef enum VisGroupScope
+{
+	GROUPS_NONE,				/* none */
+	GROUPS_TENANT,				/* every group of the tenant */
+	GROUPS_SUBTREE,				/* the role's group and its descendants */
+	GROUPS_GROUP				/* the role's group itself */
+} VisGroupScope;
+
 typedef struct VisRule
 {
 	VisRuleId	id;
@@ -55,6 +64,7 @@ typedef struct VisRule
 	VisApplyFn	users;			/* 4.1: users added to U(p) */
 	VisApplyFn	content;		/* 4.2: unrestricted grants */
 	VisApplyFn	extended;		/* 4.3: restricted grants, extended tenants only */
+	VisGroupScope groups;		/* 6: the rows of lms.groups it shows */
 } VisRule;
 
 /* ------------------------------------------------------------------------
@@ -640,19 +650,21 @@ extended_coach(VisBuild *b, const VisSource *src)
  * ------------------------------------------------------------------------
  */
 static const VisRule vis_rules[RULE_COUNT] = {
-	{RULE_PLATFORM_ADMIN, "platform_admin", users_tenant, content_tenant, NULL},
-	{RULE_LEARNER_MANAGER, "learner_manager", users_tenant, content_tenant, NULL},
-	{RULE_GROUP_ADMIN, "group_admin", users_subtree, content_group_admin, extended_group_admin},
-	{RULE_GROUP_ANALYST, "group_analyst", users_subtree, content_group_analyst, NULL},
-	{RULE_GROUP_LEADER, "group_leader", users_subtree, content_group_leader, NULL},
-	{RULE_COACH, "coach", users_group, content_coach, extended_coach},
-	{RULE_EDITOR, "editor", NULL, content_editor, NULL},
-	{RULE_MANAGER, "manager", users_managed, NULL, NULL},
-	{RULE_TRAINER, "trainer", users_registered, content_object, NULL},
-	{RULE_INSTRUCTOR, "instructor", users_played, content_object, NULL},
-	{RULE_CONTRIBUTOR, "contributor", users_self, NULL, NULL},
-	{RULE_MAIN_AUTHOR, "main author", NULL, content_authored, NULL},
-	{RULE_COAUTHOR, "co-author", NULL, content_authored, NULL},
+	{RULE_PLATFORM_ADMIN, "platform_admin", users_tenant, content_tenant, NULL, GROUPS_TENANT},
+	{RULE_LEARNER_MANAGER, "learner_manager", users_tenant, content_tenant, NULL, GROUPS_TENANT},
+	{RULE_GROUP_ADMIN, "group_admin", users_subtree, content_group_admin, extended_group_admin,
+	GROUPS_SUBTREE},
+	{RULE_GROUP_ANALYST, "group_analyst", users_subtree, content_group_analyst, NULL,
+	GROUPS_SUBTREE},
+	{RULE_GROUP_LEADER, "group_leader", users_subtree, content_group_leader, NULL, GROUPS_SUBTREE},
+	{RULE_COACH, "coach", users_group, content_coach, extended_coach, GROUPS_GROUP},
+	{RULE_EDITOR, "editor", NULL, content_editor, NULL, GROUPS_GROUP},
+	{RULE_MANAGER, "manager", users_managed, NULL, NULL, GROUPS_NONE},
+	{RULE_TRAINER, "trainer", users_registered, content_object, NULL, GROUPS_NONE},
+	{RULE_INSTRUCTOR, "instructor", users_played, content_object, NULL, GROUPS_NONE},
+	{RULE_CONTRIBUTOR, "contributor", users_self, NULL, NULL, GROUPS_NONE},
+	{RULE_MAIN_AUTHOR, "main author", NULL, content_authored, NULL, GROUPS_NONE},
+	{RULE_COAUTHOR, "co-author", NULL, content_authored, NULL, GROUPS_NONE},
 };
 
 /*
@@ -941,6 +953,70 @@ finish_result(VisResult *r, MemoryContext cxt)
 	pfree(ids);
 }
 
+/*
+ * group_scope collects the groups whose rows of lms.groups the principal
+ * sees (SPEC.md 6): every group of the tenant for a tenant-wide role, the
+ * role's subtree or the role's group itself for a group role.  Only groups
+ * of the principal's tenant count.  Dense ids go into a bitmap.
+ */
+static void
+group_scope(VisBuild *b)
+{
+	VisResult  *r = b->r;
+	VisIdSet   *scope = vis_idset_create(CurrentMemoryContext, 16);
+	idset_iterator it;
+	VisIdEntry *e;
+	int64	   *ids;
+	uint64		n = 0;
+	ListCell   *lc;
+
+	foreach(lc, r->sources)
+	{
+		const VisSource *src = lfirst(lc);
+		VisIdArray	s = {0};
+		int			i;
+
+		switch (vis_rules[src->rule].groups)
+		{
+			case GROUPS_NONE:
+				break;
+			case GROUPS_TENANT:
+				{
+					groupmap_iterator git;
+					VisGroup   *g;
+
+					groupmap_start_iterate(b->t->groups, &git);
+					while ((g = groupmap_iterate(b->t->groups, &git)) != NULL)
+						vis_idset_add(scope, g->id);
+				}
+				break;
+			case GROUPS_SUBTREE:
+				vis_subtree(b->t, src->object, &s);
+				for (i = 0; i < s.n; i++)
+					vis_idset_add(scope, s.ids[i]);
+				break;
+			case GROUPS_GROUP:
+				if (groupmap_lookup(b->t->groups, src->object) != NULL)
+					vis_idset_add(scope, src->object);
+				break;
+		}
+	}
+
+	ids = palloc(sizeof(int64) * Max(scope->members, 1));
+	idset_start_iterate(scope, &it);
+	while ((e = idset_iterate(scope, &it)) != NULL)
+		ids[n++] = e->id;
+	if (!vis_bitmap_build(&r->group_bits, ids, n, b->rescxt))
+	{
+		uint64		i;
+
+		r->groups = vis_idset_create(b->rescxt, Max(n, 16));
+		for (i = 0; i < n; i++)
+			vis_idset_add(r->groups, ids[i]);
+	}
+	pfree(ids);
+}
+
 /* ------------------------------------------------------------------------
  * The engine
  * ------------------------------------------------------------------------
@@ -1049,6 +1125,7 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 	}
 	if ((!tenant_wide || witness) && r->users->members > 0)
 		drop_foreign_users(&b);
+	group_scope(&b);
 	r->sees_all = sees_every_row(&b);
 
 	MemoryContextSwitchTo(old);

@@ -239,6 +239,55 @@ lms_can_view_user(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(r != NULL && vis_result_has_user(r, PG_GETARG_INT64(1)));
 }
 
+/*
+ * dimension_result is principal_result_rows for the policies of the
+ * dimensions: a parallel worker's view of its leader's entry holds U(p)
+ * and C(p) for the row rule only, so a worker looks the entry up itself.
+ */
+static VisResult *
+dimension_result(FunctionCallInfo fcinfo)
+{
+	VisResult  *r = principal_result_rows(fcinfo);
+
+	if (r != NULL && r->flat != NULL)
+		r = vis_cache_get(r->principal);
+	return r;
+}
+
+PG_FUNCTION_INFO_V1(lms_can_view_content);
+
+/*
+ * lms_can_view_content tells whether C(p) holds a grant for the content,
+ * restricted or not: the policy of lms.content.
+ */
+Datum
+lms_can_view_content(PG_FUNCTION_ARGS)
+{
+	VisResult  *r;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	r = dimension_result(fcinfo);
+	PG_RETURN_BOOL(r != NULL && vis_result_grant(r, PG_GETARG_INT64(1)) != NULL);
+}
+
+PG_FUNCTION_INFO_V1(lms_can_view_group);
+
+/*
+ * lms_can_view_group tells whether the group is in p's group scope: the
+ * policy of lms.groups, and half of lms.group_members'.
+ */
+Datum
+lms_can_view_group(PG_FUNCTION_ARGS)
+{
+	VisResult  *r;
+
+	if (PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	r = dimension_result(fcinfo);
+	PG_RETURN_BOOL(r != NULL && vis_result_has_group(r, PG_GETARG_INT64(1)));
+}
+
 PG_FUNCTION_INFO_V1(lms_content_stats_access);
 
 /*

@@ -8,7 +8,7 @@ SELECT plan(81);
 
 SELECT columns_are('lms', 'tenants', ARRAY['tenant_id', 'name', 'extended_visibility']);
 SELECT columns_are('lms', 'users', ARRAY['user_id', 'tenant_id', 'first_name', 'last_name', 'email', 'company', 'last_sign_in_at', 'custom_fields']);
-SELECT columns_are('lms', 'groups', ARRAY['group_id', 'tenant_id', 'name', 'parent_group_id']);
+SELECT columns_are('lms', 'groups', ARRAY['group_id', 'tenant_id', 'name', 'parent_group_id', 'created_by']);
 SELECT columns_are('lms', 'group_connections', ARRAY['group_id', 'connected_group_id']);
 SELECT columns_are('lms', 'group_members', ARRAY['group_id', 'user_id']);
 SELECT columns_are('lms', 'tenant_roles', ARRAY['user_id', 'role']);

@@ -17,6 +17,10 @@ CREATE TEMP TABLE filtered (tbl text, coach_rows bigint);
 INSERT INTO filtered SELECT 'progress', count(*) FROM lms.progress WHERE lms.can_view_stats(104, user_id, content_id, context_group_id);
 INSERT INTO filtered SELECT 'enrollments', count(*) FROM lms.enrollments WHERE lms.can_view_stats(104, user_id, content_id);
 INSERT INTO filtered SELECT 'users', count(*) FROM lms.users WHERE lms.can_view_user(104, user_id);
+-- the dimensions (0.4.0): content of C(p), the coach's own group, its members
+INSERT INTO filtered SELECT 'content', count(*) FROM lms.content WHERE lms.content_stats_access(104, content_id);
+INSERT INTO filtered SELECT 'groups', count(*) FROM lms.groups WHERE group_id = 11;
+INSERT INTO filtered SELECT 'group_members', count(*) FROM lms.group_members WHERE group_id = 11;
 GRANT SELECT ON filtered TO PUBLIC;
 -- rows_seen() counts the rows of every table of lms as the current role,
 -- 0 where the role may not read the table at all
@@ -40,7 +44,7 @@ SELECT cmp_ok((SELECT count(*) FROM pg_temp.rows_seen() WHERE n > 0), '>=', 15::
 
 -- reader_checks(r, label): r, unbound, reads no row of any table; bound
 -- to the coach, no row of a relationship table and exactly the coach's rows
--- of the filtered ones
+-- of the filtered ones (statistics, users and the dimensions)
 CREATE FUNCTION pg_temp.reader_checks(r name, label text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 BEGIN
 	EXECUTE format('SET ROLE %I', r);
@@ -52,7 +56,7 @@ BEGIN
 	RETURN NEXT is((SELECT count(*) FROM pg_temp.rows_seen() x WHERE x.tbl NOT IN (SELECT f.tbl FROM filtered f) AND x.n <> 0),
 		0::bigint, label || ', bound to the coach: no row of a relationship table');
 	RETURN NEXT set_eq($q$SELECT tbl, n FROM pg_temp.rows_seen() WHERE tbl IN (SELECT tbl FROM filtered)$q$,
-		'SELECT tbl, coach_rows FROM filtered', label || ': exactly the coach''s rows of progress, enrollments and users');
+		'SELECT tbl, coach_rows FROM filtered', label || ': exactly the coach''s rows of progress, enrollments, users and the dimensions');
 	RESET ROLE;
 END $$;
 SELECT pg_temp.reader_checks('broad_reader', 'GRANT SELECT ON ALL TABLES IN SCHEMA lms');
