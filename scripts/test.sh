@@ -15,9 +15,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 set -e
-# pgbouncer for test/shell/pgbouncer.sh; debhelper, dpkg-dev and
+# pgbouncer for test/shell/pgbouncer.sh; the JDBC and ODBC drivers for
+# test/shell/bi_drivers.sh; debhelper, dpkg-dev and
 # postgresql-server-dev-all (pg_buildext) for test/shell/package.sh
-ensure_packages pgbouncer debhelper dpkg-dev postgresql-server-dev-all valgrind
+ensure_packages pgbouncer debhelper dpkg-dev postgresql-server-dev-all valgrind \
+	libpostgresql-jdbc-java odbc-postgresql unixodbc python3-pyodbc
 [ "${LMS_MEMCHECK:-0}" = 1 ] || build_install
 [ "${LMS_MEMCHECK:-0}" = 1 ] || echo "   (built and installed at ${SECONDS}s)"
 set +e
@@ -78,7 +80,7 @@ record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed)
 # replayed from WAL, a path of its own): the others time pgbench runs,
 # measure memory, or drive clients and packages through the same SQL
 SHELL_TESTS="test/shell/standby.sh"
-[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/oid_reuse.sh test/shell/faults.sh test/shell/dump_restore.sh test/shell/concurrency.sh test/shell/memory.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/package.sh"
+[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/oid_reuse.sh test/shell/faults.sh test/shell/dump_restore.sh test/shell/concurrency.sh test/shell/memory.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/package.sh"
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
 	echo "== $t"
