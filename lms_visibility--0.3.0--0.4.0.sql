@@ -10,15 +10,20 @@
 -- principal exactly its permitted intersection.
 ------------------------------------------------------------------------------
 
+-- the planner's estimate of the share of each dimension a principal sees
+CREATE FUNCTION lms._dimension_support(internal) RETURNS internal
+	AS 'MODULE_PATHNAME', 'lms_dimension_support' LANGUAGE C STRICT;
+REVOKE ALL ON FUNCTION lms._dimension_support(internal) FROM PUBLIC;
+
 CREATE FUNCTION lms.can_view_content(principal bigint, content_id bigint) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'lms_can_view_content'
-	LANGUAGE C STABLE PARALLEL SAFE;
+	LANGUAGE C STABLE PARALLEL SAFE SUPPORT lms._dimension_support;
 COMMENT ON FUNCTION lms.can_view_content(bigint, bigint) IS
 	'does C(p) hold a grant for the content: the policy of lms.content';
 
 CREATE FUNCTION lms.can_view_group(principal bigint, group_id bigint) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'lms_can_view_group'
-	LANGUAGE C STABLE PARALLEL SAFE;
+	LANGUAGE C STABLE PARALLEL SAFE SUPPORT lms._dimension_support;
 COMMENT ON FUNCTION lms.can_view_group(bigint, bigint) IS
 	'is the group in the principal''s group scope: the policy of lms.groups';
 
@@ -222,10 +227,11 @@ REVOKE ALL ON FUNCTION lms._team_rules() FROM PUBLIC;
 -- creates it (INSERT ... RETURNING): the cached group scope of that
 -- statement does not hold it yet.  Creators are platform_admins and
 -- learner_managers, who see every group of their tenant anyway; the second
--- test keeps a group from a creator who has lost that role.
+-- test keeps a group from a creator who has lost that role.  coalesce makes
+-- the test stop at the first false for the groups of others, or of nobody.
 CREATE POLICY groups_visibility ON lms.groups FOR SELECT
 	USING (lms.can_view_group((SELECT lms.current_principal()), group_id)
-		   OR (created_by = (SELECT lms.current_principal())
+		   OR (coalesce(created_by = (SELECT lms.current_principal()), false)
 			   AND lms._may_write_group(tenant_id, created_by, NULL)));
 CREATE POLICY groups_insert ON lms.groups FOR INSERT
 	WITH CHECK (lms._may_write_group(tenant_id, created_by, parent_group_id));

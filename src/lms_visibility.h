@@ -375,6 +375,7 @@ typedef struct VisResult
 	/* the groups whose rows p sees (SPEC.md 6): a bitmap, or else a set */
 	VisBitmap	group_bits;
 	VisIdSet   *groups;
+	uint64		ngroups;
 	Datum		user_array;		/* sorted bigint[] of U(p), built on demand */
 	Datum		content_array;	/* sorted bigint[] of C(p), built on demand */
 	int64	   *ranges[2];		/* runs of consecutive ids of U(p), C(p) */

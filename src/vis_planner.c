@@ -4,7 +4,10 @@
  *	  Planner support for the policy predicates can_view_stats and
  *	  can_view_user: the selectivity of the principal's visible share, and
  *	  index conditions (user_id = ANY (lms.visible_user_ids(p))) that let
- *	  a narrow principal's query use an index instead of a full scan.
+ *	  a narrow principal's query use an index instead of a full scan.  For
+ *	  the dimensions' can_view_content and can_view_group, the selectivity
+ *	  alone: a BI tool's star join is planned for the rows the principal
+ *	  sees, not a third of them.
  *
  * IDENTIFICATION
  *	  src/vis_planner.c
@@ -24,6 +27,7 @@
 #include "nodes/supportnodes.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
+#include "parser/parsetree.h"
 #include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -346,4 +350,58 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 	}
 
 	PG_RETURN_POINTER(NULL);
+}
+
+/*
+ * on_memberships tells whether arg is a column of lms.group_members.  Its
+ * policy tests the group and the user; the members of the groups a
+ * principal sees are mostly users it sees, so the user test alone carries
+ * the estimate: multiplying both shares would count one restriction twice
+ * and plan a narrow principal's star join for a hundredth of its rows.
+ */
+static bool
+on_memberships(PlannerInfo *root, Node *arg)
+{
+	Var		   *v = (Var *) arg;
+
+	if (root == NULL || arg == NULL || !IsA(v, Var) || v->varlevelsup != 0 ||
+		v->varno < 1 || v->varno >= root->simple_rel_array_size)
+		return false;
+	return planner_rt_fetch(v->varno, root)->relid == vis_relid("group_members", true);
+}
+
+PG_FUNCTION_INFO_V1(lms_dimension_support);
+
+/*
+ * lms_dimension_support estimates the selectivity of can_view_content and
+ * can_view_group: the principal's share of lms.content or lms.groups.
+ */
+Datum
+lms_dimension_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSelectivity *req;
+	VisResult  *r;
+	char	   *name;
+	double		share;
+
+	if (!IsA(rawreq, SupportRequestSelectivity))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestSelectivity *) rawreq;
+	if (req->is_join || list_length(req->args) != 2)
+		PG_RETURN_POINTER(NULL);
+	r = vis_plan_time_result(linitial(req->args));
+	name = get_func_name(req->funcid);
+	if (r == NULL || name == NULL)
+		PG_RETURN_POINTER(NULL);
+	if (strcmp(name, "can_view_group") == 0 && on_memberships(req->root, lsecond(req->args)))
+		share = 1.0;
+	else if (strcmp(name, "can_view_group") == 0)
+		share = vis_plan_share(r->ngroups, "groups");
+	else
+		share = vis_plan_share(r->grants->members, "content");
+	if (share < 0)
+		PG_RETURN_POINTER(NULL);
+	req->selectivity = Max(share, 1e-7);
+	PG_RETURN_POINTER(req);
 }

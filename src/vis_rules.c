@@ -1002,6 +1002,7 @@ group_scope(VisBuild *b)
 		}
 	}
 
+	r->ngroups = scope->members;
 	ids = palloc(sizeof(int64) * Max(scope->members, 1));
 	idset_start_iterate(scope, &it);
 	while ((e = idset_iterate(scope, &it)) != NULL)

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# bench/bi.sh [USERS] [ROWS]: the two dashboards every LMS report has,
+# "completion by course" (progress joined to content) and "completion by
+# group" (progress joined to group_members and groups), as a BI tool runs
+# them: server-side prepared statements with a date parameter (pgbench -M
+# prepared, as pgjdbc after prepareThreshold), for a group admin near the
+# top of a deep tree (10% of the users), a deep group admin (1%) and the
+# platform admin, each against the same query as the superuser (no
+# row-level security), in turns, on the quiet store and while statistics
+# are written at 50 rows/s.  Two tenants (bench/generate.sql and
+# bench/traffic_setup.sql).
+#   bash bench/bi.sh                    # 100,000 users, about 1,000,000 rows
+#   bash bench/bi.sh 1000000 10000000   # the large scale
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+USERS=${1:-100000}
+ROWS=${2:-$((USERS * 10))}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-5}
+TURNS=${TURNS:-3}
+PGBENCH_MODE=prepared
+
+bench_work bi
+BG=
+trap '[ -n "$BG" ] && kill $BG 2>/dev/null; stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
+bench_cluster 55800 "max_parallel_workers_per_gather = 2"
+
+echo "== generating $USERS users and about $ROWS progress rows in tenant 1, a tenth of it in tenant 2"
+psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
+	-v users="$USERS" -v rows="$ROWS" -f bench/generate.sql -f bench/traffic_setup.sql
+psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
+CREATE ROLE b_admin LOGIN;  SELECT lms.bind_role('b_admin', 10000001);
+CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);
+CREATE ROLE b_deep LOGIN;   SELECT lms.bind_role('b_deep', 10000005);
+SQL
+psql -X -q -c "CHECKPOINT" -c "VACUUM ANALYZE"
+per_user=$(psql -X -At -c "SELECT round(count(*)::numeric / $USERS) FROM lms.progress WHERE user_id <= $USERS")
+
+cat >"$WORK/by_course.sql" <<'SQL'
+\set d random(30, 300)
+SELECT c.title, count(*) AS learners, count(*) FILTER (WHERE p.completed_pct = 100) AS completed
+FROM lms.progress p JOIN lms.content c USING (content_id)
+WHERE p.started_at >= now() - :d * interval '1 day' GROUP BY c.title;
+SQL
+cat >"$WORK/by_group.sql" <<'SQL'
+\set d random(30, 300)
+SELECT g.name, count(*) AS rows, count(*) FILTER (WHERE p.completed_pct = 100) AS completed
+FROM lms.progress p JOIN lms.group_members m USING (user_id) JOIN lms.groups g USING (group_id)
+WHERE p.started_at >= now() - :d * interval '1 day' GROUP BY g.name;
+SQL
+cat >"$WORK/stats.sql" <<SQL
+\set uid random(1, $USERS)
+UPDATE lms.progress SET viewed_pct = floor(random() * 101), last_activity_at = now() WHERE user_id = :uid;
+SQL
+. bench/pgbench.sh
+
+# what each principal's dashboards read
+declare -A reads
+for r in b_deep b_gadmin b_admin; do
+	reads[$r]=$(psql -X -At -U "$r" -c "SELECT format('%s progress rows, %s content, %s groups, %s memberships',
+		(SELECT count(*) FROM lms.progress), (SELECT count(*) FROM lms.content),
+		(SELECT count(*) FROM lms.groups), (SELECT count(*) FROM lms.group_members))")
+	echo "$r: ${reads[$r]}"
+done
+
+echo "== dashboards: no-RLS tps, RLS tps, ratio (medians of $TURNS pairs of ${PGBENCH_SECONDS}s, 2 clients, prepared)"
+: >"$WORK/table"
+echo "| dashboard, principal, load | no RLS tps | RLS tps | ratio | reads |" | tee -a "$WORK/table"
+echo "|---|---|---|---|---|" | tee -a "$WORK/table"
+for load in quiet stats; do
+	[ "$load" = stats ] && with_load stats "$(awk -v p="$per_user" 'BEGIN {printf "%d", 50 / p}')"
+	label=$([ "$load" = stats ] && echo "statistics written at 50 rows/s" || echo "quiet")
+	for d in by_course by_group; do
+		for r in b_deep b_gadmin b_admin; do pair "$d, $r, $label" "$r" "$d" "${reads[$r]}"; done
+	done
+	[ "$load" = stats ] && end_load
+done
+echo
+echo "== summary ($USERS users)"
+cat "$WORK/table"
