@@ -2,9 +2,13 @@
 # Faults: a backend killed with kill -9 in the middle of a rebuild, and the
 # leader of a parallel query killed while its workers use the entry it
 # shares.  The server restarts, the answers afterwards are right, and no
-# published file of a dead leader stays in pg_stat_tmp.
+# published file of a dead leader stays in pg_stat_tmp.  Then a million-row
+# lms.progress vacuumed, fully vacuumed and clustered, and every index of
+# the store rebuilt with REINDEX CONCURRENTLY, while warm readers (one of
+# them on the range scan) keep querying: every answer is right.
 . "$(dirname "$0")/common.sh"
 DIR="$LMS_TEST_WORK/faults"
+rm -rf "$DIR"
 start_cluster "$DIR" "$(free_port $((PGPORT + 9)))" "max_parallel_workers_per_gather = 2"
 trap 'stop_cluster "$DIR"' EXIT
 new_db fault_test
@@ -70,4 +74,55 @@ psql -X -q -At -d fault_test -U f_admin -c "$PAR" -c "SELECT count(*) FROM lms.p
 same "a parallel query afterwards answers right" "$(tail -1 "$LMS_TEST_WORK/faults.out")" 3000
 same "and no file of the dead leader is left in pg_stat_tmp" \
 	"$(ls "$DIR/data/pg_stat_tmp" | grep -c "^lms_visibility\.$leader\.")" 0
+
+# 3. maintenance of a million-row store under readers: 10,000 learners in
+# 10 groups of consecutive ids, 100 courses, every learner on every course; a group admin of
+# one group (100,000 rows) and a coach who sees 5 courses of another
+# (5,000 rows, read by the range scan)
+q -c "INSERT INTO lms.tenants VALUES (6, 'maintenance', false)" \
+	-c "INSERT INTO lms.users (user_id, tenant_id) SELECT i, 6 FROM generate_series(600001, 610002) i" \
+	-c "INSERT INTO lms.groups (group_id, tenant_id, name) SELECT g, 6, 'g' || g FROM generate_series(6001, 6010) g" \
+	-c "INSERT INTO lms.group_members SELECT 6001 + (i - 600001) / 1000, i FROM generate_series(600001, 610000) i" \
+	-c "INSERT INTO lms.content (content_id, tenant_id, kind, title, owner_group_id) SELECT c, 6, 'course', 'c', 6001 FROM generate_series(600001, 600100) c" \
+	-c "INSERT INTO lms.catalog_entries SELECT 6002, c FROM generate_series(600001, 600005) c" \
+	-c "INSERT INTO lms.group_roles VALUES (6001, 610001, 'group_admin'), (6002, 610002, 'coach')" \
+	-c "INSERT INTO lms.progress (user_id, content_id, score) SELECT u, c, 50 FROM generate_series(600001, 610000) u, generate_series(600001, 600100) c" \
+	-c "CREATE ROLE f_gadmin LOGIN" -c "SELECT lms.bind_role('f_gadmin', 610001)" \
+	-c "CREATE ROLE f_coach LOGIN" -c "SELECT lms.bind_role('f_coach', 610002)" -c "VACUUM ANALYZE"
+want_gadmin=$(q -c "SELECT count(*) FROM lms.progress WHERE lms.can_view_stats(610001, user_id, content_id, context_group_id)")
+want_coach=$(q -c "SELECT count(*) FROM lms.progress WHERE lms.can_view_stats(610002, user_id, content_id, context_group_id)")
+same "the store holds a million progress rows" "$(q -c "SELECT count(*) FROM lms.progress WHERE user_id > 600000")" 1000000
+same "the coach's query is a range scan" \
+	"$(psql -X -At -d fault_test -U f_coach -c "EXPLAIN SELECT count(*) FROM lms.progress" | grep -c LmsRangeScan)" 1
+# reader ROLE: a warm session querying until the file done appears
+reader() {
+	(while [ ! -f "$DIR/done" ]; do echo "SELECT count(*) FROM lms.progress;"; sleep 0.05; done) |
+		psql -X -q -At -d fault_test -U "$1" >"$DIR/reads.$1" 2>&1
+}
+reader f_gadmin &
+r1=$!
+reader f_coach &
+r2=$!
+sleep 1
+q -c "VACUUM lms.progress" -c "UPDATE lms.progress SET score = 60 WHERE user_id % 7 = 0" -c "VACUUM lms.progress" \
+	-c "VACUUM FULL lms.progress" -c "CLUSTER lms.progress USING progress_content_idx" -c "ANALYZE lms.progress"
+sleep 0.5
+q -c "REINDEX SCHEMA CONCURRENTLY lms"
+# a relationship change, and back, so that the readers rebuild over the new indexes
+q -c "DELETE FROM lms.group_members WHERE group_id = 6002 AND user_id = 601001"
+sleep 0.3
+q -c "INSERT INTO lms.group_members VALUES (6002, 601001)"
+sleep 0.5
+touch "$DIR/done"
+wait $r1 $r2
+same "the group admin read through VACUUM FULL, CLUSTER and REINDEX CONCURRENTLY: no error" \
+	"$(grep -vcE '^[0-9]+$' "$DIR/reads.f_gadmin")" 0
+same "and every answer was right" \
+	"$(grep -cvE "^($want_gadmin)$" "$DIR/reads.f_gadmin")" 0
+same "the coach (range scan): no error" "$(grep -vcE '^[0-9]+$' "$DIR/reads.f_coach")" 0
+same "and every answer was its 5,000 rows, or 4,995 while the learner was out" \
+	"$(grep -cvE "^($want_coach|$((want_coach - 5)))$" "$DIR/reads.f_coach")" 0
+same "the coach's readers saw the change" "$(grep -c "^$((want_coach - 5))$" "$DIR/reads.f_coach" | awk '{print ($1 > 0)}')" 1
+same "afterwards the range scan answers right" "$(psql -X -At -d fault_test -U f_coach -c "SELECT count(*) FROM lms.progress")" "$want_coach"
+same "the store's indexes are all valid" "$(q -c "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relnamespace = 'lms'::regnamespace AND NOT i.indisvalid")" 0
 finish
