@@ -248,3 +248,278 @@ CREATE POLICY group_members_update ON lms.group_members FOR UPDATE
 CREATE POLICY group_members_delete ON lms.group_members FOR DELETE
 	USING (lms.can_view_group((SELECT lms.current_principal()), group_id));
 GRANT INSERT, UPDATE, DELETE ON lms.groups, lms.group_members TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Accountability (SPEC.md 8): who can see a learner, pseudonymous and
+-- expiring bindings, the bindings for DBAs, and the audit trail (the
+-- setting lms.audit, src/vis_audit.c)
+------------------------------------------------------------------------------
+
+-- lms._require_trusted(what) raises 42501 unless the caller is a superuser
+-- or a trusted role
+CREATE FUNCTION lms._require_trusted(what text) RETURNS void
+	AS 'MODULE_PATHNAME', 'lms_require_trusted' LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+-- lms.who_can_see(u, c, x): the principals of u's tenant that see u's row
+-- for content c played from context group x (no c: that have u in U(p)),
+-- with the roles that put u in U(p).  The rule table read in reverse: from
+-- u up (the tenant's platform_admins and learner_managers; the group roles
+-- on u's groups and their ancestors, coaches of u's own groups; u's
+-- managers up the chain; the trainers of the slots u registered in; the
+-- instructors of the sessions u played; u itself as a contributor), never
+-- every principal of the tenant.  Each candidate is then confirmed by the
+-- forward rule (can_view_user, can_view_stats), so the answer cannot
+-- disagree with what the principal is shown.
+CREATE FUNCTION lms.who_can_see(user_id bigint, content_id bigint DEFAULT NULL,
+								context_group_id bigint DEFAULT NULL)
+	RETURNS TABLE (principal bigint, roles text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	u bigint := who_can_see.user_id;
+	c bigint := who_can_see.content_id;
+	x bigint := who_can_see.context_group_id;
+BEGIN
+	PERFORM lms._require_trusted('lms.who_can_see()');
+	RETURN QUERY
+	WITH RECURSIVE
+	mine AS (SELECT m.group_id FROM lms.group_members m WHERE m.user_id = u),
+	up (group_id) AS (
+		SELECT mine.group_id FROM mine
+		UNION
+		SELECT g.parent_group_id FROM lms.groups g JOIN up ON g.group_id = up.group_id
+		WHERE g.parent_group_id IS NOT NULL
+	),
+	bosses (manager_id) AS (
+		SELECT m.manager_id FROM lms.managers m WHERE m.user_id = u
+		UNION
+		SELECT m.manager_id FROM lms.managers m JOIN bosses b ON m.user_id = b.manager_id
+	),
+	candidates (principal, role) AS (
+		SELECT r.user_id, r.role || ' of tenant ' || t.tenant_id
+		FROM lms.users t JOIN lms.users o ON o.tenant_id = t.tenant_id
+		JOIN lms.tenant_roles r ON r.user_id = o.user_id
+		WHERE t.user_id = u AND r.role IN ('platform_admin', 'learner_manager')
+		UNION ALL
+		SELECT gr.user_id, gr.role || ' of group ' || gr.group_id
+		FROM lms.group_roles gr JOIN up ON up.group_id = gr.group_id
+		WHERE gr.role IN ('group_admin', 'group_analyst', 'group_leader')
+		UNION ALL
+		SELECT gr.user_id, 'coach of group ' || gr.group_id
+		FROM lms.group_roles gr JOIN mine ON mine.group_id = gr.group_id WHERE gr.role = 'coach'
+		UNION ALL
+		SELECT b.manager_id, 'manager' FROM bosses b WHERE b.manager_id <> u
+		UNION ALL
+		SELECT st.user_id, 'trainer of slot ' || st.slot_id
+		FROM lms.slot_trainers st JOIN lms.slot_registrations sr ON sr.slot_id = st.slot_id
+		WHERE sr.user_id = u
+		UNION ALL
+		SELECT si.user_id, 'instructor of session ' || si.session_id
+		FROM lms.session_instructors si
+		WHERE EXISTS (SELECT 1 FROM lms.progress p WHERE p.user_id = u
+					  AND (p.content_id = si.session_id OR p.session_id = si.session_id))
+		UNION ALL
+		SELECT r.user_id, 'contributor (own results)' FROM lms.tenant_roles r
+		WHERE r.user_id = u AND r.role = 'contributor'
+	)
+	SELECT k.principal, string_agg(DISTINCT k.role, ', ')
+	FROM candidates k
+	WHERE CASE WHEN c IS NULL THEN lms.can_view_user(k.principal, u)
+			   ELSE lms.can_view_stats(k.principal, u, c, x) END
+	GROUP BY k.principal
+	ORDER BY k.principal;
+END
+$$;
+REVOKE ALL ON FUNCTION lms.who_can_see(bigint, bigint, bigint) FROM PUBLIC;
+
+-- the bindings gain personal_data (false: a pseudonymous role) and
+-- valid_until (after it the binding counts as absent)
+ALTER TABLE lms.role_bindings ADD COLUMN personal_data boolean NOT NULL DEFAULT true,
+	ADD COLUMN valid_until timestamptz;
+DROP TRIGGER invalidate_cache_update ON lms.role_bindings;
+CREATE TRIGGER invalidate_cache_update AFTER UPDATE OF role, principal, personal_data, valid_until
+	ON lms.role_bindings FOR EACH ROW
+	WHEN (OLD.role IS DISTINCT FROM NEW.role OR OLD.principal IS DISTINCT FROM NEW.principal
+		  OR OLD.personal_data IS DISTINCT FROM NEW.personal_data
+		  OR OLD.valid_until IS DISTINCT FROM NEW.valid_until)
+	EXECUTE FUNCTION lms._invalidate_rows();
+
+DROP FUNCTION lms.bind_role(regrole, bigint);
+CREATE FUNCTION lms.bind_role(role regrole, principal bigint, personal_data boolean DEFAULT true,
+							  valid_until timestamptz DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF role IS NULL OR principal IS NULL OR personal_data IS NULL THEN
+		RAISE EXCEPTION 'role, principal and personal_data must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM lms.users u WHERE u.user_id = principal) THEN
+		RAISE EXCEPTION 'user % does not exist', principal
+			USING ERRCODE = 'foreign_key_violation',
+			HINT = 'A principal is a row of lms.users.';
+	END IF;
+	INSERT INTO lms.role_bindings AS b (role, principal, personal_data, valid_until)
+		VALUES (bind_role.role, bind_role.principal, bind_role.personal_data, bind_role.valid_until)
+		ON CONFLICT ON CONSTRAINT role_bindings_pkey DO UPDATE
+		SET principal = EXCLUDED.principal, personal_data = EXCLUDED.personal_data,
+			valid_until = EXCLUDED.valid_until;
+	PERFORM lms._anchor('lms.role_bindings', bind_role.role);
+END
+$$;
+REVOKE ALL ON FUNCTION lms.bind_role(regrole, bigint, boolean, timestamptz) FROM PUBLIC;
+
+-- lms.bindings: each bound or trusted role, for DBAs
+CREATE VIEW lms.bindings WITH (security_invoker = true) AS
+	SELECT coalesce(b.role, t.role) AS role, b.principal, b.personal_data, b.valid_until,
+		   b.role IS NOT NULL AND (b.valid_until IS NULL OR b.valid_until > now()) AS active,
+		   t.role IS NOT NULL AS trusted
+	FROM lms.role_bindings b FULL JOIN lms.trusted_roles t ON t.role = b.role;
+REVOKE ALL ON lms.bindings FROM PUBLIC;
+COMMENT ON VIEW lms.bindings IS 'bound and trusted roles: principal, personal data, expiry';
+
+-- lms._personal_data() tells whether the running query may see names,
+-- e-mails, company and custom fields: false for a pseudonymous role
+CREATE FUNCTION lms._personal_data() RETURNS boolean
+	AS 'MODULE_PATHNAME', 'lms_personal_data' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- the secret of the pseudonyms: superusers only (forced row-level
+-- security, no policy, no grant); dumped with the store, so a restore keeps
+-- the pseudonyms: the oldest row counts (a restore adds the dumped row to
+-- the one CREATE EXTENSION made)
+CREATE TABLE lms.secret (
+	key			bytea NOT NULL,
+	created_at	timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+ALTER TABLE lms.secret ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lms.secret FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON lms.secret FROM PUBLIC;
+INSERT INTO lms.secret (key)
+	SELECT sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text || clock_timestamp()::text
+							 || random()::text, 'UTF8'));
+SELECT pg_catalog.pg_extension_config_dump('lms.secret', '');
+
+CREATE FUNCTION lms._hmac_sha256(key bytea, message bytea) RETURNS bytea
+	AS 'MODULE_PATHNAME', 'lms_hmac_sha256' LANGUAGE C STRICT IMMUTABLE PARALLEL SAFE;
+
+-- lms._learner_key(u): the pseudonym of user u, HMAC-SHA256 of its id under
+-- the secret, in hex; for the export functions only
+CREATE FUNCTION lms._learner_key(u bigint) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT encode(lms._hmac_sha256(s.key, convert_to(u::text, 'UTF8')), 'hex')
+	FROM lms.secret s ORDER BY s.created_at LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION lms._learner_key(bigint), lms._hmac_sha256(bytea, bytea) FROM PUBLIC;
+
+-- a pseudonymous role sees no row of lms.users
+DROP POLICY users_visibility ON lms.users;
+CREATE POLICY users_visibility ON lms.users FOR SELECT
+	USING (lms.can_view_user((SELECT lms.current_principal()), user_id) AND (SELECT lms._personal_data()));
+
+-- the export surfaces: learner_key in place of names, e-mails, company and
+-- custom fields for a pseudonymous role (NULL otherwise), ordered by it
+DROP VIEW lms.progress_report;
+DROP FUNCTION lms.group_progress_report(bigint);
+DROP FUNCTION lms._report_rows(bigint);
+CREATE FUNCTION lms._report_rows(root bigint)
+	RETURNS TABLE (first_name text, last_name text, email text, company text,
+				   completed_at timestamptz, started_at timestamptz,
+				   activated_at timestamptz, expires_at timestamptz, course_name text,
+				   last_sign_in_at timestamptz, viewed_pct numeric, completed_pct numeric,
+				   custom_fields jsonb, learner_key text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT CASE WHEN pd.ok THEN u.first_name END, CASE WHEN pd.ok THEN u.last_name END,
+		   CASE WHEN pd.ok THEN u.email END, CASE WHEN pd.ok THEN u.company END,
+		   pr.completed_at, pr.started_at, e.activated_at, e.expires_at, c.title,
+		   u.last_sign_in_at, pr.viewed_pct, pr.completed_pct,
+		   CASE WHEN pd.ok THEN u.custom_fields END,
+		   CASE WHEN NOT pd.ok THEN lms._learner_key(u.user_id) END
+	FROM (SELECT lms._personal_data() AS ok) pd, lms.progress pr
+	JOIN lms.users u ON u.user_id = pr.user_id
+	JOIN lms.content c ON c.content_id = pr.content_id
+	LEFT JOIN lms.enrollments e ON e.user_id = pr.user_id AND e.content_id = pr.content_id
+	WHERE lms.can_view_stats(lms.current_principal(), pr.user_id, pr.content_id, pr.context_group_id)
+	  AND (root IS NULL OR pr.user_id IN (
+			SELECT m.user_id FROM lms.group_members m WHERE m.group_id IN (SELECT lms._subtree(root))))
+	ORDER BY 2, 1, 14, c.title
+$$;
+
+CREATE FUNCTION lms.group_progress_report(group_id bigint)
+	RETURNS TABLE (first_name text, last_name text, email text, company text,
+				   completed_at timestamptz, started_at timestamptz,
+				   activated_at timestamptz, expires_at timestamptz, course_name text,
+				   last_sign_in_at timestamptz, viewed_pct numeric, completed_pct numeric,
+				   custom_fields jsonb, learner_key text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT * FROM lms._report_rows(coalesce(group_id, -1))
+$$;
+
+CREATE VIEW lms.progress_report WITH (security_invoker = true) AS
+	SELECT * FROM lms._report_rows(NULL);
+GRANT SELECT ON lms.progress_report TO PUBLIC;
+
+DROP FUNCTION lms.group_learners(bigint);
+CREATE FUNCTION lms.group_learners(group_id bigint)
+	RETURNS TABLE (user_id bigint, first_name text, last_name text, email text,
+				   course_registrations bigint, course_completions bigint,
+				   assessment_score numeric, certificates bigint, learner_key text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	pd boolean := lms._personal_data();
+BEGIN
+	PERFORM lms._require_group_report(group_learners.group_id);
+	RETURN QUERY
+	WITH members AS (
+		SELECT DISTINCT m.user_id FROM lms.group_members m
+		WHERE m.group_id IN (SELECT lms._subtree(group_learners.group_id))
+	), assigned AS (
+		SELECT e.user_id, pr.completed_at, pr.score, pr.certificate_issued_at
+		FROM lms.enrollments e
+		LEFT JOIN lms.progress pr ON pr.user_id = e.user_id AND pr.content_id = e.content_id
+		WHERE e.source = 'assigned' AND e.assigned_by_group_id = group_learners.group_id
+	)
+	SELECT u.user_id, CASE WHEN pd THEN u.first_name END, CASE WHEN pd THEN u.last_name END,
+		   CASE WHEN pd THEN u.email END,
+		   count(a.user_id),
+		   count(a.completed_at),
+		   round(avg(a.score) FILTER (WHERE a.completed_at IS NOT NULL), 2),
+		   count(a.certificate_issued_at),
+		   CASE WHEN NOT pd THEN lms._learner_key(u.user_id) END
+	FROM members m
+	JOIN lms.users u ON u.user_id = m.user_id
+	LEFT JOIN assigned a ON a.user_id = m.user_id
+	GROUP BY u.user_id, u.first_name, u.last_name, u.email
+	ORDER BY CASE WHEN pd THEN u.last_name END, CASE WHEN pd THEN u.first_name END, u.user_id;
+END
+$$;
+
+DROP FUNCTION lms.content_progress(bigint);
+CREATE FUNCTION lms.content_progress(content_id bigint)
+	RETURNS TABLE (user_id bigint, first_name text, last_name text, email text,
+				   context_group_id bigint, session_id bigint, started_at timestamptz,
+				   completed_at timestamptz, viewed_pct numeric, completed_pct numeric,
+				   score numeric, certificate_issued_at timestamptz, last_activity_at timestamptz,
+				   learner_key text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	p bigint := lms.current_principal();
+	pd boolean := lms._personal_data();
+BEGIN
+	IF content_progress.content_id IS NULL
+		OR NOT coalesce(lms.content_stats_access(p, content_progress.content_id), false) THEN
+		RAISE EXCEPTION 'no visibility on this content'
+			USING ERRCODE = 'insufficient_privilege',
+			DETAIL = CASE WHEN p IS NULL THEN 'This session has no principal.'
+				ELSE format('No role of principal %s grants the statistics of content %s.', p, content_progress.content_id) END,
+			HINT = 'lms.explain_visibility() names the roles that would grant it.';
+	END IF;
+	RETURN QUERY
+	SELECT pr.user_id, CASE WHEN pd THEN u.first_name END, CASE WHEN pd THEN u.last_name END,
+		   CASE WHEN pd THEN u.email END, pr.context_group_id, pr.session_id,
+		   pr.started_at, pr.completed_at, pr.viewed_pct, pr.completed_pct, pr.score,
+		   pr.certificate_issued_at, pr.last_activity_at,
+		   CASE WHEN NOT pd THEN lms._learner_key(u.user_id) END
+	FROM lms.progress pr JOIN lms.users u ON u.user_id = pr.user_id
+	WHERE pr.content_id = content_progress.content_id
+	  AND lms.can_view_stats(p, pr.user_id, pr.content_id, pr.context_group_id)
+	ORDER BY CASE WHEN pd THEN u.last_name END, CASE WHEN pd THEN u.first_name END, pr.user_id;
+END
+$$;

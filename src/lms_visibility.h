@@ -522,5 +522,16 @@ extern bool vis_current_principal_quiet(int64 *principal);
 extern bool vis_check_principal_arg(int64 principal);
 extern uint64 vis_principal_epoch;
 extern void *vis_principal_stack(void);
+extern bool vis_personal_data(void);
+
+/* ---------------------------------------------------------------------
+ * The audit trail (vis_audit.c)
+ * ---------------------------------------------------------------------
+ */
+#define VIS_AUDIT_OFF 0
+#define VIS_AUDIT_STATEMENTS 1
+extern int	vis_audit;
+extern void vis_audit_init(void);
+extern void vis_require_trusted(const char *what);
 
 #endif							/* LMS_VISIBILITY_H */

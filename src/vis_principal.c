@@ -16,6 +16,7 @@
 #include "access/parallel.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_policy.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -24,9 +25,11 @@
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 
 #include "lms_visibility.h"
 
@@ -64,6 +67,8 @@ typedef struct RoleEntry
 	Oid			role;			/* hash key */
 	bool		bound;
 	int64		principal;
+	bool		personal_data;	/* the binding shows names and e-mails */
+	TimestampTz valid_until;	/* the binding counts before this; DT_NOEND: always */
 	bool		trusted;
 } RoleEntry;
 
@@ -93,6 +98,12 @@ check_principal(char **newval, void **extra, GucSource source)
 	}
 	return true;
 }
+
+static const struct config_enum_entry audit_options[] = {
+	{"off", VIS_AUDIT_OFF, false},
+	{"statements", VIS_AUDIT_STATEMENTS, false},
+	{NULL, 0, false}
+};
 
 /*
  * vis_principal_init defines the settings of the extension; called once
@@ -157,6 +168,16 @@ vis_principal_init(void)
 							 &vis_enable_rangescan,
 							 true,
 							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("lms.audit",
+							 "Which reads of protected rows are written to the server log.",
+							 "statements: one line per statement that reads a protected relation "
+							 "under a principal (principal, SQL role, relations, rows).",
+							 &vis_audit,
+							 VIS_AUDIT_OFF,
+							 audit_options,
+							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("lms");
@@ -236,20 +257,30 @@ anchored_roles(Oid relid, Snapshot snap)
 	return roles;
 }
 
+/* what role_binding_row needs of the scan */
+typedef struct BindingScan
+{
+	List	   *anchored;		/* the roles anchors name */
+	int			ncols;			/* 2, or 4 with the columns of 0.4.0 */
+} BindingScan;
+
 static void
 role_binding_row(void *arg, Datum *values, bool *nulls)
 {
+	BindingScan *bs = (BindingScan *) arg;
 	RoleEntry  *e;
 	bool		found;
 	Oid			role = DatumGetObjectId(values[0]);
 
-	if (!list_member_oid((List *) arg, role))
+	if (!list_member_oid(bs->anchored, role))
 		return;					/* the bound role was dropped */
 	e = hash_search(role_map, &role, HASH_ENTER, &found);
 	if (!found)
 		e->trusted = false;
 	e->bound = true;
 	e->principal = DatumGetInt64(values[1]);
+	e->personal_data = bs->ncols < 4 || nulls[2] || DatumGetBool(values[2]);
+	e->valid_until = (bs->ncols < 4 || nulls[3]) ? DT_NOEND : DatumGetTimestampTz(values[3]);
 }
 
 static void
@@ -276,12 +307,13 @@ role_lookup(Oid role)
 {
 	if (role_map == NULL || role_map_generation != vis_cache_generation())
 	{
-		static const char *const binding_cols[] = {"role", "principal"};
+		static const char *const binding_cols[] = {"role", "principal", "personal_data", "valid_until"};
 		static const char *const trusted_cols[] = {"role"};
 		HASHCTL		ctl;
 		uint64		born = vis_cache_generation();
 		bool		keep;
 		Snapshot	snap;
+		BindingScan bs;
 
 		if (RoleMapContext == NULL)
 			RoleMapContext = AllocSetContextCreate(vis_cache_context(), "lms_visibility roles",
@@ -297,8 +329,12 @@ role_lookup(Oid role)
 		snap = vis_build_snapshot(false, &keep);
 		PG_TRY();
 		{
-			vis_scan("role_bindings", NULL, 0, 2, binding_cols, snap, role_binding_row,
-					 anchored_roles(vis_relid("role_bindings", false), snap));
+			Oid			bindings = vis_relid("role_bindings", false);
+
+			/* the extension's SQL before 0.4.0 has no personal_data, valid_until */
+			bs.ncols = get_attnum(bindings, "valid_until") == InvalidAttrNumber ? 2 : 4;
+			bs.anchored = anchored_roles(bindings, snap);
+			vis_scan("role_bindings", NULL, 0, bs.ncols, binding_cols, snap, role_binding_row, &bs);
 			vis_scan("trusted_roles", NULL, 0, 1, trusted_cols, snap, trusted_role_row,
 					 anchored_roles(vis_relid("trusted_roles", false), snap));
 		}
@@ -327,6 +363,24 @@ role_is_trusted(Oid role)
 }
 
 static bool resolve_principal(int64 *principal, bool raise);
+
+/*
+ * bound_entry returns the binding of role, or NULL when it has none or it
+ * expired: valid_until is compared with the transaction's start, so an
+ * expired binding counts as absent from the next transaction on, whatever
+ * the caches hold.
+ */
+static RoleEntry *
+bound_entry(Oid role)
+{
+	RoleEntry  *e = role_lookup(role);
+
+	if (e == NULL || !e->bound)
+		return NULL;
+	if (e->valid_until != DT_NOEND && e->valid_until <= GetCurrentTransactionStartTimestamp())
+		return NULL;
+	return e;
+}
 
 /*
  * vis_current_principal resolves the principal of the running query (see
@@ -386,8 +440,8 @@ resolve_principal(int64 *principal, bool raise)
 		return true;
 	}
 
-	e = role_lookup(role);
-	if (e == NULL || !e->bound)
+	e = bound_entry(role);
+	if (e == NULL)
 		return false;
 	*principal = e->principal;
 	return true;
@@ -409,6 +463,7 @@ static struct
 	GucStack   *stack;
 	int			state;
 	bool		allow_session;
+	TimestampTz valid_until;	/* of the binding it came from */
 }			memo;
 
 static bool
@@ -423,7 +478,8 @@ memo_holds(int64 principal, Oid role)
 										(principal_setting[0] == '\0' ||
 										 strcmp(memo.setting_copy, principal_setting) == 0))) &&
 		memo.stack == stack && (stack == NULL || memo.state == (int) stack->state) &&
-		memo.allow_session == allow_session_principal;
+		memo.allow_session == allow_session_principal &&
+		(memo.valid_until == DT_NOEND || GetCurrentTransactionStartTimestamp() < memo.valid_until);
 }
 
 static void
@@ -441,6 +497,14 @@ memo_remember(int64 principal, Oid role)
 	memo.stack = principal_record->stack;
 	memo.state = memo.stack ? (int) memo.stack->state : -1;
 	memo.allow_session = allow_session_principal;
+	memo.valid_until = DT_NOEND;
+	if (principal_setting == NULL || principal_setting[0] == '\0')
+	{
+		RoleEntry  *e = bound_entry(role);
+
+		if (e != NULL)
+			memo.valid_until = e->valid_until;
+	}
 	memo.valid = true;
 }
 
@@ -472,4 +536,37 @@ vis_check_principal_arg(int64 principal)
 			 errmsg("permission denied to ask about principal " INT64_FORMAT, principal),
 			 errdetail("Only superusers and roles trusted with lms.trust_role() may ask about a principal other than their own."),
 			 errhint("Call the function with lms.current_principal() or without the principal argument.")));
+}
+
+/*
+ * vis_personal_data tells whether the running query may see personal data
+ * (names, e-mails, company, custom fields): false only for a role whose
+ * binding was made with personal_data => false, when its principal comes
+ * from that binding (SPEC.md 8).
+ */
+bool
+vis_personal_data(void)
+{
+	RoleEntry  *e;
+
+	if (principal_setting != NULL && principal_setting[0] != '\0')
+		return true;
+	e = bound_entry(GetOuterUserId());
+	return e == NULL || e->personal_data;
+}
+
+/*
+ * vis_require_trusted refuses a caller that is neither a superuser nor a
+ * trusted role, naming what it asked for.
+ */
+void
+vis_require_trusted(const char *what)
+{
+	Oid			role = GetOuterUserId();
+
+	if (!role_is_trusted(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s", what),
+				 errdetail("Only superusers and roles trusted with lms.trust_role() may ask who can see a learner.")));
 }

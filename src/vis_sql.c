@@ -14,6 +14,9 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
 #include "utils/array.h"
 #include "utils/datum.h"
 #include "utils/builtins.h"
@@ -36,6 +39,7 @@ _PG_init(void)
 	vis_cache_init();
 	vis_exec_init();
 	vis_rangescan_init();
+	vis_audit_init();
 }
 
 /*
@@ -416,4 +420,58 @@ lms_explain_visibility(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_NULL();
+}
+
+PG_FUNCTION_INFO_V1(lms_personal_data);
+
+/*
+ * lms_personal_data tells whether the running query may see names and
+ * e-mails: false for a role bound with personal_data => false.
+ */
+Datum
+lms_personal_data(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(vis_personal_data());
+}
+
+PG_FUNCTION_INFO_V1(lms_require_trusted);
+
+/*
+ * lms_require_trusted raises 42501 unless the caller is a superuser or a
+ * trusted role; the argument names what was asked for.
+ */
+Datum
+lms_require_trusted(PG_FUNCTION_ARGS)
+{
+	vis_require_trusted(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(lms_hmac_sha256);
+
+/*
+ * lms_hmac_sha256(key, message) returns HMAC-SHA256 of the message: the
+ * keyed hash behind a pseudonymous learner_key.
+ */
+Datum
+lms_hmac_sha256(PG_FUNCTION_ARGS)
+{
+	bytea	   *key = PG_GETARG_BYTEA_PP(0);
+	bytea	   *msg = PG_GETARG_BYTEA_PP(1);
+	bytea	   *result = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+
+	if (ctx == NULL ||
+		pg_hmac_init(ctx, (uint8 *) VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key)) < 0 ||
+		pg_hmac_update(ctx, (uint8 *) VARDATA_ANY(msg), VARSIZE_ANY_EXHDR(msg)) < 0 ||
+		pg_hmac_final(ctx, (uint8 *) VARDATA(result), PG_SHA256_DIGEST_LENGTH) < 0)
+	{
+		pg_hmac_free(ctx);
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not compute HMAC-SHA256")));
+	}
+	pg_hmac_free(ctx);
+	SET_VARSIZE(result, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	PG_RETURN_BYTEA_P(result);
 }
