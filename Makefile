@@ -20,7 +20,7 @@ OBJS = \
 
 DATA = $(wildcard lms_visibility--*.sql)
 
-REGRESS = constraints principal plans upgrade
+REGRESS = constraints principal plans accountability upgrade
 REGRESS_OPTS = --inputdir=.
 ISOLATION = revocation invalidation team_writes
 ISOLATION_OPTS = --load-extension=lms_visibility
