@@ -75,6 +75,46 @@ for load in quiet stats; do
 	done
 	[ "$load" = stats ] && end_load
 done
+
+echo "== who_can_see: 20 random learners, a fresh backend (each candidate's entry built) and then warm"
+awk -v n="$USERS" 'BEGIN { srand(11); for (i = 0; i < 20; i++) print 1 + int(rand() * n) }' >"$WORK/learners"
+{
+	echo "CREATE TEMP TABLE t (turn int, ms float8, n bigint);"
+	for turn in 1 2; do
+		while read -r u; do
+			echo "SELECT clock_timestamp() AS s \\gset"
+			echo "SELECT count(*) AS n FROM lms.who_can_see($u) \\gset"
+			echo "INSERT INTO t SELECT $turn, extract(epoch FROM clock_timestamp() - :'s') * 1000, :n;"
+		done <"$WORK/learners"
+	done
+	echo "SELECT format('cold (a fresh backend builds each candidate''s entry): median %s ms, max %s ms; warm: median %s ms; principals per learner: %s',
+		round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE turn = 1)::numeric, 1),
+		round(max(ms) FILTER (WHERE turn = 1)::numeric, 1),
+		round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) FILTER (WHERE turn = 2)::numeric, 1),
+		round(avg(n), 1)) FROM t;"
+} >"$WORK/who.sql"
+psql -X -q -At -f "$WORK/who.sql" | tee -a "$WORK/who"
+
+echo "== the audit trail: the group admin's point query, lms.audit off and statements (tps, medians of $TURNS)"
+cat >"$WORK/point.sql" <<SQL
+\set uid random(1, $USERS)
+SELECT count(*) FROM lms.progress WHERE user_id = :uid;
+SQL
+off=() on=()
+for _ in $(seq "$TURNS"); do
+	psql -X -q -c "ALTER ROLE b_deep RESET lms.audit"
+	off+=("$(tps b_deep point)")
+	psql -X -q -c "ALTER ROLE b_deep SET lms.audit = statements"
+	on+=("$(tps b_deep point)")
+done
+psql -X -q -c "ALTER ROLE b_deep RESET lms.audit"
+o=$(printf '%s\n' "${off[@]}" | median)
+a=$(printf '%s\n' "${on[@]}" | median)
+printf '| lms.audit off | %.0f tps |\n| lms.audit = statements | %.0f tps (%.2f of off) |\n' "$o" "$a" \
+	"$(awk -v a="$a" -v b="$o" 'BEGIN {print a / b}')" | tee -a "$WORK/audit"
+echo "   audit lines in the server log: $(grep -c 'lms_audit,' "$WORK/pg/data/log/"* "$WORK/pg/"*.log 2>/dev/null | awk -F: '{s += $NF} END {print s}')"
+
 echo
 echo "== summary ($USERS users)"
 cat "$WORK/table"
+cat "$WORK/who" "$WORK/audit"
