@@ -16,6 +16,7 @@ OBJS = \
 	src/vis_exec.o \
 	src/vis_rangescan.o \
 	src/vis_audit.o \
+	src/vis_token.o \
 	src/vis_sql.o
 
 DATA = $(wildcard lms_visibility--*.sql)

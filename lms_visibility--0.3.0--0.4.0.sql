@@ -523,3 +523,19 @@ BEGIN
 	ORDER BY CASE WHEN pd THEN u.last_name END, CASE WHEN pd THEN u.first_name END, pr.user_id;
 END
 $$;
+
+------------------------------------------------------------------------------
+-- Read your revocation on a replica (SPEC.md 7): lms.consistency_token()
+-- on the primary after a change, lms.await_token(token) on a standby
+-- before the read (src/vis_token.c)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION lms.consistency_token() RETURNS text
+	AS 'MODULE_PATHNAME', 'lms_consistency_token' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION lms.consistency_token() IS
+	'on the primary: a token for the store''s state after this session''s changes';
+
+CREATE FUNCTION lms.await_token(token text, timeout_ms integer DEFAULT 5000) RETURNS void
+	AS 'MODULE_PATHNAME', 'lms_await_token' LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION lms.await_token(text, integer) IS
+	'on a standby: wait until the state of the token is replayed, or fail after timeout_ms';

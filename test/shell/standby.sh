@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Hot standby: a replica made with pg_basebackup -R answers every reader
 # exactly as the primary does, and follows a revocation once replayed, in a
-# session whose cache was warm.
+# session whose cache was warm; its audit lines go to its own server log;
+# a consistency token makes a read wait for a revocation's replay.
 . "$(dirname "$0")/common.sh"
 new_db standby_test
 SB="$LMS_TEST_WORK/standby"
@@ -45,6 +46,34 @@ catch_up
 sleep 1
 same "after replay the same standby session sees the revocation" "$(tail -1 "$LOG" | cut -d'|' -f2)" 0
 same "a new standby session too" "$(rows_seen standby_test s_coach -h "$SB" -p "$SBPORT")" "-"
+out=$(psql -X -At -h "$SB" -p "$SBPORT" -d standby_test -c "SET lms.audit = statements" -c "SET client_min_messages = log" \
+	-c "SET ROLE s_gadmin" -c "SELECT count(*) FROM lms.progress" 2>&1)
+same "the audit trail works on the standby" "$(echo "$out" | grep -c '^LOG:  lms_audit,103,"s_gadmin","lms.progress",1$')" 1
+same "into the standby's server log" "$(grep -c 'lms_audit,103,"s_gadmin"' "$SB/server.log")" 1
+
+# read your revocation on a replica: the standby's replay paused, a
+# revocation on the primary and its consistency token; awaiting it fails
+# after the timeout, then succeeds once replay resumes, and the same
+# transaction then reads the revocation
+psql -X -q -o /dev/null -h "$SB" -p "$SBPORT" -c "SELECT pg_wal_replay_pause()"
+same "before: the group admin sees its rows on the standby" "$(rows_seen standby_test s_gadmin -h "$SB" -p "$SBPORT" | wc -w)" 11
+token=$(psql -X -At -d standby_test -c "DELETE FROM lms.group_roles WHERE user_id = 103" -c "SELECT lms.consistency_token()" | tail -1)
+same "the primary gives a token" "$(echo "$token" | grep -cE '^[0-9A-F]+/[0-9A-F]+$')" 1
+out=$(psql -X -At -h "$SB" -p "$SBPORT" -d standby_test -c "SELECT lms.await_token('$token', 300)" 2>&1 || true)
+same "awaiting it on the paused standby fails after the timeout" \
+	"$(echo "$out" | grep -c "has not replayed the change of consistency token $token within 300 ms")" 1
+same "and a read without the token is answered from the old relationships" \
+	"$(rows_seen standby_test s_gadmin -h "$SB" -p "$SBPORT" | wc -w)" 11
+same "the token is refused on the standby" \
+	"$(psql -X -At -h "$SB" -p "$SBPORT" -d standby_test -c "SELECT lms.consistency_token()" 2>&1 | grep -c 'comes from the primary')" 1
+(sleep 0.5; psql -X -q -o /dev/null -h "$SB" -p "$SBPORT" -c "SELECT pg_wal_replay_resume()") &
+same "once replay resumes, the transaction that awaited the token reads the revocation" \
+	"$(psql -X -At -h "$SB" -p "$SBPORT" -d standby_test -c "BEGIN" -c "SET LOCAL ROLE s_gadmin" \
+		-c "SELECT count(*) FROM lms.progress" -c "SELECT lms.await_token('$token', 10000)" -c "SELECT count(*) FROM lms.progress" -c "COMMIT" |
+		grep -E '^[0-9]+$' | paste -sd' ')" "11 0"
+wait $! 2>/dev/null || true
+same "REPEATABLE READ must await before it begins" \
+	"$(psql -X -At -h "$SB" -p "$SBPORT" -d standby_test -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT lms.await_token('$token')" 2>&1 | grep -c 'must run before')" 1
 pkill -P "$watcher" >/dev/null 2>&1 || true
 wait 2>/dev/null || true
 dropdb standby_test
