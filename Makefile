@@ -10,6 +10,7 @@ OBJS = \
 	src/vis_explain.o \
 	src/vis_cache.o \
 	src/vis_principal.o \
+	src/vis_settings.o \
 	src/vis_guard.o \
 	src/vis_planner.o \
 	src/vis_share.o \

@@ -192,25 +192,17 @@ BEGIN
 		RETURN NEW;
 	END IF;
 
-	-- group_members
-	IF TG_OP <> 'INSERT' THEN
-		PERFORM lms._lock_group(OLD.group_id);
-	END IF;
-	IF TG_OP <> 'DELETE' THEN
-		PERFORM lms._lock_group(NEW.group_id);
-	END IF;
-	IF TG_OP <> 'INSERT' AND NOT lms._may_write_members(OLD.group_id) THEN
-		RAISE EXCEPTION 'permission denied to change the members of group %', OLD.group_id
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = CASE WHEN p IS NULL THEN 'The transaction has no principal.'
-					   ELSE 'A learner_manager changes the members of the groups it created only.' END;
-	END IF;
-	IF TG_OP <> 'DELETE' AND NOT lms._may_write_members(NEW.group_id) THEN
-		RAISE EXCEPTION 'permission denied to change the members of group %', NEW.group_id
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = CASE WHEN p IS NULL THEN 'The transaction has no principal.'
-					   ELSE 'A learner_manager changes the members of the groups it created only.' END;
-	END IF;
+	-- group_members: the group a row leaves and the group it joins
+	FOREACH grp IN ARRAY CASE TG_OP WHEN 'INSERT' THEN ARRAY[NEW.group_id]
+		WHEN 'DELETE' THEN ARRAY[OLD.group_id] ELSE ARRAY[OLD.group_id, NEW.group_id] END LOOP
+		PERFORM lms._lock_group(grp);
+		IF NOT lms._may_write_members(grp) THEN
+			RAISE EXCEPTION 'permission denied to change the members of group %', grp
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = CASE WHEN p IS NULL THEN 'The transaction has no principal.'
+						   ELSE 'A learner_manager changes the members of the groups it created only.' END;
+		END IF;
+	END LOOP;
 	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
 END
 $$;

@@ -25,16 +25,8 @@ BG=
 trap '[ -n "$BG" ] && kill $BG 2>/dev/null; stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
 bench_cluster 55800 "max_parallel_workers_per_gather = 2"
 
-echo "== generating $USERS users and about $ROWS progress rows in tenant 1, a tenth of it in tenant 2"
-psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
-	-v users="$USERS" -v rows="$ROWS" -f bench/generate.sql -f bench/traffic_setup.sql
-psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
-CREATE ROLE b_admin LOGIN;  SELECT lms.bind_role('b_admin', 10000001);
-CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);
-CREATE ROLE b_deep LOGIN;   SELECT lms.bind_role('b_deep', 10000005);
-SQL
-psql -X -q -c "CHECKPOINT" -c "VACUUM ANALYZE"
-per_user=$(psql -X -At -c "SELECT round(count(*)::numeric / $USERS) FROM lms.progress WHERE user_id <= $USERS")
+. bench/pgbench.sh
+two_tenants
 
 cat >"$WORK/by_course.sql" <<'SQL'
 \set d random(30, 300)
@@ -52,7 +44,6 @@ cat >"$WORK/stats.sql" <<SQL
 \set uid random(1, $USERS)
 UPDATE lms.progress SET viewed_pct = floor(random() * 101), last_activity_at = now() WHERE user_id = :uid;
 SQL
-. bench/pgbench.sh
 
 # what each principal's dashboards read
 declare -A reads

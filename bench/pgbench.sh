@@ -1,6 +1,6 @@
-# bench/pgbench.sh: the pgbench helpers of the benchmarks, sourced after
-# WORK (where the scripts SCRIPT.sql are), PGBENCH_SECONDS and TURNS are
-# set.  Each figure is RLS tps over no-RLS tps of the same script under the
+# bench/pgbench.sh: the setup and pgbench helpers of the two-tenant
+# benchmarks (traffic.sh, bi.sh), sourced after WORK (where the scripts
+# SCRIPT.sql are), USERS, ROWS, PGBENCH_SECONDS and TURNS are set.  Each figure is RLS tps over no-RLS tps of the same script under the
 # same load, medians of TURNS pairs run in turns.
 # tps ROLE SCRIPT: the tps of one run as ROLE (PGBENCH_MODE: pgbench's
 # query protocol, simple unless set)
@@ -34,3 +34,22 @@ with_load() {
 	sleep 1
 }
 end_load() { kill "$BG" 2>/dev/null; wait "$BG" 2>/dev/null || true; BG=; }
+
+# two_tenants: CREATE EXTENSION, tenant 1 of USERS users and about ROWS
+# progress rows (bench/generate.sql), tenant 2 a tenth of it with 500 group
+# admins and 500 managers (bench/traffic_setup.sql), the logins b_admin
+# (platform admin), b_gadmin (group admin near the top) and b_deep (deep
+# group admin); sets per_user, the progress rows of a learner
+two_tenants() {
+	echo "== generating $USERS users and about $ROWS progress rows in tenant 1, a tenth of it in tenant 2"
+	psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
+		-v users="$USERS" -v rows="$ROWS" -f bench/generate.sql -f bench/traffic_setup.sql
+	psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
+CREATE ROLE b_admin LOGIN;  SELECT lms.bind_role('b_admin', 10000001);
+CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);
+CREATE ROLE b_deep LOGIN;   SELECT lms.bind_role('b_deep', 10000005);
+SQL
+	psql -X -q -c "CHECKPOINT" -c "VACUUM ANALYZE"
+	per_user=$(psql -X -At -c "SELECT round(count(*)::numeric / $USERS) FROM lms.progress WHERE user_id <= $USERS")
+	echo "progress rows: $(psql -X -At -c 'SELECT count(*) FROM lms.progress'), about $per_user per learner"
+}

@@ -30,16 +30,8 @@ BG=
 trap '[ -n "$BG" ] && kill $BG 2>/dev/null; stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
 bench_cluster 55700 "max_parallel_workers_per_gather = 2"
 
-echo "== generating $USERS users and about $ROWS progress rows in tenant 1, a tenth of it in tenant 2"
-psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
-	-v users="$USERS" -v rows="$ROWS" -f bench/generate.sql -f bench/traffic_setup.sql
-psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
-CREATE ROLE b_admin LOGIN;  SELECT lms.bind_role('b_admin', 10000001);
-CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);
-SQL
-psql -X -q -c "CHECKPOINT" -c "VACUUM ANALYZE"
-per_user=$(psql -X -At -c "SELECT round(count(*)::numeric / $USERS) FROM lms.progress WHERE user_id <= $USERS")
-echo "progress rows: $(psql -X -At -c 'SELECT count(*) FROM lms.progress'), about $per_user per learner"
+. bench/pgbench.sh
+two_tenants
 
 cat >"$WORK/point.sql" <<SQL
 \set uid random(1, $USERS)
@@ -83,7 +75,6 @@ SQL
 move_script 30000001 $((30000000 + USERS / 10)) 30000001 30000100 >"$WORK/move_other.sql"
 move_script 1 "$USERS" 1 1000 >"$WORK/move_same.sql"
 
-. bench/pgbench.sh
 
 echo "== readers: no-RLS tps, RLS tps, ratio (medians of $TURNS pairs of ${PGBENCH_SECONDS}s, 2 clients)"
 : >"$WORK/table"

@@ -357,6 +357,18 @@ vis_bitmap_test(const VisBitmap *bm, int64 id)
 	}
 }
 
+/*
+ * The two sets of a result, as the planner and the range scan read them;
+ * each value is also the position of its column among the policy's
+ * arguments (principal, user_id, content_id, context_group_id).
+ */
+typedef enum VisSide
+{
+	VIS_SIDE_NONE = 0,
+	VIS_SIDE_USERS = 1,			/* U(p), the user_id column */
+	VIS_SIDE_CONTENT = 2		/* C(p), the content_id column */
+} VisSide;
+
 /* The result of the engine for one principal */
 typedef struct VisResult
 {
@@ -392,7 +404,7 @@ extern bool vis_result_grant_sees(VisResult *r, int64 content_id,
 extern VisGrant *vis_result_grant(VisResult *r, int64 content_id);
 extern int64 *vis_result_user_ids(VisResult *r, int *n);
 extern int64 *vis_result_content_ids(VisResult *r, int *n);
-extern const int64 *vis_result_ranges(VisResult *r, int side, int *n);
+extern const int64 *vis_result_ranges(VisResult *r, VisSide side, int *n);
 
 /* explain_visibility (vis_explain.c): a list of VisExplainRow */
 typedef struct VisExplainRow
@@ -411,15 +423,23 @@ extern List *vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
  */
 extern void vis_cache_init(void);
 
-/* vis_exec.c */
+/* vis_exec.c: the store tables whose policies the guard applies */
+typedef enum VisStoreTable
+{
+	VIS_STORE_NONE = -1,
+	VIS_STORE_PROGRESS = 0,		/* can_view_stats(p, user_id, content_id, context_group_id) */
+	VIS_STORE_ENROLLMENTS = 1,	/* can_view_stats(p, user_id, content_id) */
+	VIS_STORE_USERS = 2			/* can_view_user(p, user_id) */
+} VisStoreTable;
+
 extern bool vis_row_shortcut;
 extern uint64 vis_shortcut_scans;
 extern uint64 vis_inline_scans;
 extern void vis_exec_init(void);
-extern int	vis_store_table(Oid relid);
+extern VisStoreTable vis_store_table(Oid relid);
 struct FuncExpr;
-extern struct FuncExpr *vis_policy_call(Node *clause, int which, Oid relid, Index scanrelid,
-										List *indextlist);
+extern struct FuncExpr *vis_policy_call(Node *clause, VisStoreTable table, Oid relid,
+										Index scanrelid, List *indextlist);
 
 /* vis_planner.c: the cost model, in nanoseconds measured by bench/run.sh */
 #define VIS_COST_DESCENT 2200.0		/* one descent of a btree */
@@ -443,7 +463,7 @@ extern bool vis_rangescan_offered(struct PlannerInfo *root, struct IndexOptInfo 
 struct Plan;
 extern bool vis_is_rangescan(struct Plan *plan);
 
-extern VisResult *vis_cache_get(int64 principal);
+extern VisResult *vis_cache_get(int64 principal, bool *kept);
 extern uint64 vis_cache_generation(void);
 extern MemoryContext vis_cache_context(void);
 extern int	vis_cache_max_principals;
@@ -462,7 +482,7 @@ extern bool vis_flat_has_user(const void *flat, int64 user_id);
 extern bool vis_flat_sees_all(const void *flat);
 extern bool vis_flat_sees(const void *flat, int64 user_id, int64 content_id,
 						  bool has_context, int64 context_id);
-extern VisResult *vis_cache_get_rows(int64 principal);
+extern VisResult *vis_cache_get_rows(int64 principal, bool *kept);
 /* vis_result_has_user tells whether user_id is in U(p) */
 static inline bool
 vis_result_has_user(VisResult *r, int64 user_id)
@@ -510,13 +530,17 @@ vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
 
 extern void vis_cache_statement_start(void);
 extern uint64 vis_cache_epoch;
-extern bool vis_cache_last_kept;
 
 /* ---------------------------------------------------------------------
  * Principals (vis_principal.c)
  * ---------------------------------------------------------------------
  */
-extern void vis_principal_init(void);
+extern char *vis_principal_setting;
+extern bool vis_allow_session_principal;
+extern void vis_principal_setting_defined(void);
+
+/* vis_settings.c: every setting */
+extern void vis_settings_init(void);
 extern bool vis_current_principal(int64 *principal);
 extern bool vis_current_principal_quiet(int64 *principal);
 extern bool vis_check_principal_arg(int64 principal);

@@ -105,7 +105,6 @@ int			vis_cache_memory_kb = 65536;
 uint64		vis_cache_epoch = 1;
 
 /* whether the last vis_cache_get returned a result the cache keeps */
-bool		vis_cache_last_kept = false;
 
 static MemoryContext VisCacheContext = NULL;
 static dlist_head lru = DLIST_STATIC_INIT(lru);
@@ -570,10 +569,12 @@ lookup(int64 principal)
 
 /*
  * vis_cache_get returns U(p) and C(p) of a principal, from the cache or
- * freshly computed.  The result stays valid until the next call.
+ * freshly computed.  The result stays valid until the next call.  kept
+ * (unless NULL) tells whether the cache keeps it: a result born stale is
+ * for this call only, and must not be remembered beyond it.
  */
 VisResult *
-vis_cache_get(int64 principal)
+vis_cache_get(int64 principal, bool *kept)
 {
 	VisCacheEntry *e;
 	VisPrincipalSlot *slot;
@@ -589,7 +590,8 @@ vis_cache_get(int64 principal)
 	instr_time	start,
 				duration;
 
-	vis_cache_last_kept = true;
+	if (kept)
+		*kept = true;
 	if (any_statement_only && !IsInParallelMode())
 		vis_cache_statement_start();
 	if (last_hit && last_hit->principal == principal && last_hit->live)
@@ -632,7 +634,8 @@ vis_cache_get(int64 principal)
 	if (!fresh || !OidIsValid(proxy_oid) ||
 		!make_room(MemoryContextMemAllocated(cxt, true)))
 	{
-		vis_cache_last_kept = false;
+		if (kept)
+			*kept = false;
 		return res;
 	}
 
@@ -668,7 +671,7 @@ vis_cache_get(int64 principal)
  * spares the worker loading catalogs and rebuilding.
  */
 VisResult *
-vis_cache_get_rows(int64 principal)
+vis_cache_get_rows(int64 principal, bool *kept)
 {
 	static VisResult *flat_results[8];
 	static int	nflat = 0;
@@ -677,14 +680,15 @@ vis_cache_get_rows(int64 principal)
 	int			i;
 
 	if (!IsParallelWorker())
-		return vis_cache_get(principal);
-	vis_cache_last_kept = true;
+		return vis_cache_get(principal, kept);
+	if (kept)
+		*kept = true;
 	for (i = 0; i < nflat; i++)
 		if (flat_results[i]->principal == principal)
 			return flat_results[i];
 	flat = vis_share_attach(principal);
 	if (flat == NULL || nflat >= lengthof(flat_results))
-		return vis_cache_get(principal);
+		return vis_cache_get(principal, kept);
 	r = MemoryContextAllocZero(vis_cache_context(), sizeof(VisResult));
 	r->principal = principal;
 	r->known = true;

@@ -57,8 +57,8 @@ uint64		vis_inline_scans = 0;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
-/* the store's tables the guard applies to, looked up once */
-static Oid	store_rel[3];		/* progress, enrollments, users */
+/* the store's tables the guard applies to, looked up once; by VisStoreTable */
+static Oid	store_rel[3];
 static const char *const store_relname[3] = {"progress", "enrollments", "users"};
 
 typedef struct PolicyScan
@@ -91,8 +91,8 @@ forget_store_rels(Datum arg, Oid relid)
 			store_rel[i] = InvalidOid;
 }
 
-/* vis_store_table returns 0..2 for progress, enrollments, users; -1 otherwise */
-int
+/* vis_store_table tells which store table with a guarded policy relid is */
+VisStoreTable
 vis_store_table(Oid relid)
 {
 	int			i;
@@ -102,9 +102,9 @@ vis_store_table(Oid relid)
 		if (!OidIsValid(store_rel[i]))
 			store_rel[i] = vis_relid(store_relname[i], true);
 		if (OidIsValid(relid) && relid == store_rel[i])
-			return i;
+			return (VisStoreTable) i;
 	}
-	return -1;
+	return VIS_STORE_NONE;
 }
 
 /*
@@ -153,11 +153,11 @@ slot_attno(Node *node, Index scanrelid)
  * principal argument that reads no column and can be evaluated again freely.
  */
 FuncExpr *
-vis_policy_call(Node *clause, int which, Oid relid, Index scanrelid, List *indextlist)
+vis_policy_call(Node *clause, VisStoreTable table, Oid relid, Index scanrelid, List *indextlist)
 {
 	FuncExpr   *f = (FuncExpr *) clause;
-	const char *fname = (which == 2) ? "can_view_user" : "can_view_stats";
-	int			nargs = (which == 2) ? 2 : 4;
+	const char *fname = (table == VIS_STORE_USERS) ? "can_view_user" : "can_view_stats";
+	int			nargs = (table == VIS_STORE_USERS) ? 2 : 4;
 	char	   *name;
 	bool		match;
 	Node	   *principal;
@@ -252,7 +252,7 @@ find_candidate(ScanState *ss)
 {
 	Scan	   *scan = (Scan *) ss->ps.plan;
 	Oid			relid;
-	int			which;
+	VisStoreTable table;
 	List	   *indextlist;
 	List	   *rest = NIL;
 	Candidate  *c = NULL;
@@ -261,8 +261,8 @@ find_candidate(ScanState *ss)
 	if (scan->plan.qual == NIL || ss->ss_currentRelation == NULL)
 		return NULL;
 	relid = RelationGetRelid(ss->ss_currentRelation);
-	which = vis_store_table(relid);
-	if (which < 0)
+	table = vis_store_table(relid);
+	if (table == VIS_STORE_NONE)
 		return NULL;
 	if (IsA(scan, IndexOnlyScan))
 		indextlist = ((IndexOnlyScan *) scan)->indextlist;
@@ -274,7 +274,7 @@ find_candidate(ScanState *ss)
 	{
 		Node	   *clause = lfirst(lc);
 		FuncExpr   *call = (c == NULL) ?
-			vis_policy_call(clause, which, relid, scan->scanrelid, indextlist) : NULL;
+			vis_policy_call(clause, table, relid, scan->scanrelid, indextlist) : NULL;
 
 		if (call != NULL)
 		{
@@ -386,6 +386,7 @@ vis_executor_start(QueryDesc *queryDesc, int eflags)
 	List	   *candidates = NIL;
 	int64		p;
 	VisResult  *r;
+	bool		kept;
 	ListCell   *lc;
 	MemoryContext old;
 
@@ -400,7 +401,7 @@ vis_executor_start(QueryDesc *queryDesc, int eflags)
 	old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
 	find_candidates(queryDesc->planstate, &candidates);
 	if (candidates != NIL && vis_current_principal_quiet(&p) &&
-		(r = vis_cache_get_rows(p)) != NULL && vis_cache_last_kept)
+		(r = vis_cache_get_rows(p, &kept)) != NULL && kept)
 	{
 		foreach(lc, candidates)
 			guard_scan(lfirst(lc), p, r);

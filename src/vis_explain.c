@@ -201,13 +201,14 @@ content_denial(VisResult *r, int64 content_id)
 	return join(notes, "; ");
 }
 
-/* user_in_tenant tells whether user_id is a user of the tenant */
+/* tenant_row keeps the tenant of the row read */
 static void
 tenant_row(void *arg, Datum *values, bool *nulls)
 {
 	*(int64 *) arg = DatumGetInt64(values[0]);
 }
 
+/* user_in_tenant tells whether user_id is a user of the tenant */
 static bool
 user_in_tenant(int64 user_id, int64 tenant_id)
 {

@@ -87,7 +87,10 @@ lookup_ref(const char *entity, int64 id)
 		r.tenant_id = id;
 	}
 	else
-		elog(ERROR, "lms._tenant_guard: unknown entity \"%s\"", entity);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid argument of trigger function lms._tenant_guard(): \"%s\"", entity),
+				 errdetail("A column references a tenant, user, group, ancestor, content or parent.")));
 	return r;
 }
 
@@ -165,7 +168,10 @@ column_int64(HeapTuple tup, TupleDesc desc, const char *col, bool *isnull)
 	int			attnum = SPI_fnumber(desc, col);
 
 	if (attnum <= 0)
-		elog(ERROR, "lms._tenant_guard: column \"%s\" does not exist", col);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" does not exist", col),
+				 errdetail("The column is named in an argument of a trigger of lms._tenant_guard().")));
 	return DatumGetInt64(heap_getattr(tup, attnum, desc, isnull));
 }
 
@@ -194,7 +200,9 @@ lms_tenant_guard(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		elog(ERROR, "lms._tenant_guard must be fired as a BEFORE ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function lms._tenant_guard() must be fired BEFORE INSERT OR UPDATE FOR EACH ROW")));
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 		return PointerGetDatum(td->tg_trigtuple);
 	tup = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
@@ -212,7 +220,10 @@ lms_tenant_guard(PG_FUNCTION_ARGS)
 		RefRow		ref;
 
 		if (entity == NULL)
-			elog(ERROR, "lms._tenant_guard: bad argument \"%s\"", spec);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid argument of trigger function lms._tenant_guard(): \"%s\"", spec),
+					 errdetail("Each argument reads column:entity or column:entity:kind.")));
 		*entity++ = '\0';
 		kind = strchr(entity, ':');
 		if (kind)
@@ -307,7 +318,9 @@ Datum
 lms_invalidate_cache(PG_FUNCTION_ARGS)
 {
 	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "lms._invalidate_cache must be fired as a trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function lms._invalidate_cache() must be fired as a trigger")));
 	send_flush();
 	return PointerGetDatum(NULL);
 }
@@ -370,7 +383,9 @@ lms_invalidate_rows(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(td->tg_event))
-		elog(ERROR, "lms._invalidate_rows must be fired as an AFTER ROW trigger");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function lms._invalidate_rows() must be fired AFTER FOR EACH ROW")));
 	facts = vis_store_facts_of(RelationGetRelationName(td->tg_relation));
 	if (facts == NULL)
 	{

@@ -83,7 +83,7 @@ vis_plan_time_result(Node *arg)
 	}
 	else if (!IsA(arg, Param))
 		return NULL;
-	return vis_cache_get(current);
+	return vis_cache_get(current, NULL);
 }
 
 static double
@@ -233,14 +233,14 @@ index_only_cost(double nids, double rows)
 
 /*
  * worth_index tells whether to offer the index condition on one side of
- * the policy (users: side 1, content: side 2) for this index.
+ * the policy (VIS_SIDE_USERS or VIS_SIDE_CONTENT) for this index.
  */
 static bool
-worth_index(SupportRequestIndexCondition *req, VisResult *r, int side, bool two_sided)
+worth_index(SupportRequestIndexCondition *req, VisResult *r, VisSide side, bool two_sided)
 {
 	double		tuples = req->index->rel->tuples;
-	double		nids = (side == 1) ? r->nusers : r->grants->members;
-	double		share = vis_plan_share(nids, side == 1 ? "users" : "content");
+	double		nids = (side == VIS_SIDE_USERS) ? r->nusers : r->grants->members;
+	double		share = vis_plan_share(nids, side == VIS_SIDE_USERS ? "users" : "content");
 
 	if (share < 0)
 		return false;
@@ -250,8 +250,8 @@ worth_index(SupportRequestIndexCondition *req, VisResult *r, int side, bool two_
 
 		if (two_sided)
 		{
-			double		onids = (side == 1) ? r->grants->members : r->nusers;
-			double		oshare = vis_plan_share(onids, side == 1 ? "content" : "users");
+			double		onids = (side == VIS_SIDE_USERS) ? r->grants->members : r->nusers;
+			double		oshare = vis_plan_share(onids, side == VIS_SIDE_USERS ? "content" : "users");
 
 			/* the other side is cheaper: leave the scan to its index */
 			if (oshare >= 0 && index_only_cost(onids, oshare * tuples) < mine)
@@ -326,7 +326,7 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 			PG_RETURN_POINTER(NULL);
 
 		r = vis_plan_time_result(principal);
-		if (r == NULL || !worth_index(req, r, req->indexarg, list_length(f->args) == 4) ||
+		if (r == NULL || !worth_index(req, r, (VisSide) req->indexarg, list_length(f->args) == 4) ||
 			vis_rangescan_offered(req->root, req->index, (Node *) f))
 			PG_RETURN_POINTER(NULL);
 

@@ -33,24 +33,13 @@
 
 #include "lms_visibility.h"
 
-static char *principal_setting = NULL;
-static bool allow_session_principal = false;
+/* the settings lms.principal and lms.allow_session_principal (vis_settings.c) */
+char	   *vis_principal_setting = NULL;
+bool		vis_allow_session_principal = false;
 static struct config_generic *principal_record = NULL;
 
 /* bumped whenever lms.principal or lms.allow_session_principal is assigned */
 uint64		vis_principal_epoch = 1;
-
-static void
-bump_principal_epoch_string(const char *newval, void *extra)
-{
-	vis_principal_epoch++;
-}
-
-static void
-bump_principal_epoch_bool(bool newval, void *extra)
-{
-	vis_principal_epoch++;
-}
 
 /*
  * vis_principal_stack returns the setting stack of lms.principal: with the
@@ -77,113 +66,16 @@ static MemoryContext RoleMapContext = NULL;
 static uint64 role_map_generation = 0;
 
 /*
- * check_principal accepts an empty value or a bigint.
- */
-static bool
-check_principal(char **newval, void **extra, GucSource source)
-{
-	char	   *end;
-	const char *s = *newval;
-
-	if (s == NULL || *s == '\0')
-		return true;
-	errno = 0;
-	(void) strtoi64(s, &end, 10);
-	while (*end == ' ')
-		end++;
-	if (errno != 0 || end == s || *end != '\0')
-	{
-		GUC_check_errdetail("\"lms.principal\" must be a user id (a bigint) or empty.");
-		return false;
-	}
-	return true;
-}
-
-static const struct config_enum_entry audit_options[] = {
-	{"off", VIS_AUDIT_OFF, false},
-	{"statements", VIS_AUDIT_STATEMENTS, false},
-	{NULL, 0, false}
-};
-
-/*
- * vis_principal_init defines the settings of the extension; called once
- * from _PG_init.
+ * vis_principal_setting_defined finds lms.principal's record once the
+ * settings are defined (vis_settings.c): its stack tells the value's scope.
  */
 void
-vis_principal_init(void)
+vis_principal_setting_defined(void)
 {
-	struct config_generic **vars;
-	int			n,
-				i;
+	struct config_generic **vars = get_guc_variables();
+	int			n = GetNumConfigOptions();
+	int			i;
 
-	DefineCustomStringVariable("lms.principal",
-							   "The principal (user id) this transaction acts for.",
-							   "Honoured only for roles trusted with lms.trust_role() and only "
-							   "when set for the transaction (SET LOCAL).",
-							   &principal_setting,
-							   "",
-							   PGC_USERSET,
-							   GUC_NOT_IN_SAMPLE,
-							   check_principal, bump_principal_epoch_string, NULL);
-	DefineCustomBoolVariable("lms.allow_session_principal",
-							 "Honour a session-level lms.principal of trusted roles.",
-							 "Off: only SET LOCAL is honoured, so a pooled connection never "
-							 "carries one client's principal into another's transaction.",
-							 &allow_session_principal,
-							 false,
-							 PGC_SUSET,
-							 0,
-							 NULL, bump_principal_epoch_bool, NULL);
-	DefineCustomIntVariable("lms.cache_principals",
-							"How many principals each backend keeps in its visibility cache.",
-							NULL,
-							&vis_cache_max_principals,
-							4096, 1, 1000000,
-							PGC_SUSET,
-							0,
-							NULL, NULL, NULL);
-	DefineCustomIntVariable("lms.cache_memory",
-							"How much memory each backend's visibility cache may hold.",
-							"The principals' entries and the tenants' structures together; the "
-							"least recently used are evicted, and an entry larger than the whole "
-							"bound is computed for its statement and not kept.",
-							&vis_cache_memory_kb,
-							65536, 64, MAX_KILOBYTES,
-							PGC_SUSET,
-							GUC_UNIT_KB,
-							NULL, NULL, NULL);
-	DefineCustomBoolVariable("lms.row_shortcut",
-							 "Run the policies' per-row check inline in scans of the store.",
-							 "A principal who sees every row (the platform_admin and learner_manager "
-							 "of a database of one tenant) skips it; the answer is the same either way.",
-							 &vis_row_shortcut,
-							 true,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-	DefineCustomBoolVariable("lms.enable_rangescan",
-							 "Let the planner read a narrow principal's rows by runs of visible ids.",
-							 "The range scan tests the principal's rule on the index; off leaves the "
-							 "index conditions \"= ANY (ids)\". Plans change, answers never do.",
-							 &vis_enable_rangescan,
-							 true,
-							 PGC_USERSET,
-							 0,
-							 NULL, NULL, NULL);
-	DefineCustomEnumVariable("lms.audit",
-							 "Which reads of protected rows are written to the server log.",
-							 "statements: one line per statement that reads a protected relation "
-							 "under a principal (principal, SQL role, relations, rows).",
-							 &vis_audit,
-							 VIS_AUDIT_OFF,
-							 audit_options,
-							 PGC_SUSET,
-							 0,
-							 NULL, NULL, NULL);
-	MarkGUCPrefixReserved("lms");
-
-	vars = get_guc_variables();
-	n = GetNumConfigOptions();
 	for (i = 0; i < n; i++)
 		if (strcmp(vars[i]->name, "lms.principal") == 0)
 			principal_record = vars[i];
@@ -411,10 +303,10 @@ resolve_principal(int64 *principal, bool raise)
 	Oid			role = GetOuterUserId();
 	RoleEntry  *e;
 
-	if (principal_setting != NULL && principal_setting[0] != '\0')
+	if (vis_principal_setting != NULL && vis_principal_setting[0] != '\0')
 	{
 		if (!raise && (!role_is_trusted(role) ||
-					   (!allow_session_principal && !IsParallelWorker() &&
+					   (!vis_allow_session_principal && !IsParallelWorker() &&
 						!principal_is_transaction_scoped())))
 			return false;
 		if (!role_is_trusted(role))
@@ -429,14 +321,14 @@ resolve_principal(int64 *principal, bool raise)
 		 * A parallel worker receives the leader's value without its scope;
 		 * the leader has checked the scope when it evaluated the principal.
 		 */
-		if (!allow_session_principal && !IsParallelWorker() &&
+		if (!vis_allow_session_principal && !IsParallelWorker() &&
 			!principal_is_transaction_scoped())
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("\"lms.principal\" must be set for the transaction only"),
 					 errdetail("It is set for the session, where a pooled connection could carry it into another client's transaction."),
 					 errhint("Use SET LOCAL lms.principal = ... or set_config('lms.principal', ..., true) inside the transaction.")));
-		*principal = strtoi64(principal_setting, NULL, 10);
+		*principal = strtoi64(vis_principal_setting, NULL, 10);
 		return true;
 	}
 
@@ -473,12 +365,12 @@ memo_holds(int64 principal, Oid role)
 
 	return memo.valid && memo.principal == principal && memo.role == role &&
 		memo.generation == vis_cache_generation() &&
-		memo.setting == principal_setting &&
-		(principal_setting == NULL || (memo.setting_copy[0] == principal_setting[0] &&
-										(principal_setting[0] == '\0' ||
-										 strcmp(memo.setting_copy, principal_setting) == 0))) &&
+		memo.setting == vis_principal_setting &&
+		(vis_principal_setting == NULL || (memo.setting_copy[0] == vis_principal_setting[0] &&
+										(vis_principal_setting[0] == '\0' ||
+										 strcmp(memo.setting_copy, vis_principal_setting) == 0))) &&
 		memo.stack == stack && (stack == NULL || memo.state == (int) stack->state) &&
-		memo.allow_session == allow_session_principal &&
+		memo.allow_session == vis_allow_session_principal &&
 		(memo.valid_until == DT_NOEND || GetCurrentTransactionStartTimestamp() < memo.valid_until);
 }
 
@@ -486,19 +378,19 @@ static void
 memo_remember(int64 principal, Oid role)
 {
 	memo.valid = false;
-	if (principal_setting != NULL && strlen(principal_setting) >= sizeof(memo.setting_copy))
+	if (vis_principal_setting != NULL && strlen(vis_principal_setting) >= sizeof(memo.setting_copy))
 		return;
 	memo.principal = principal;
 	memo.role = role;
 	memo.generation = vis_cache_generation();
-	memo.setting = principal_setting;
-	if (principal_setting != NULL)
-		strlcpy(memo.setting_copy, principal_setting, sizeof(memo.setting_copy));
+	memo.setting = vis_principal_setting;
+	if (vis_principal_setting != NULL)
+		strlcpy(memo.setting_copy, vis_principal_setting, sizeof(memo.setting_copy));
 	memo.stack = principal_record->stack;
 	memo.state = memo.stack ? (int) memo.stack->state : -1;
-	memo.allow_session = allow_session_principal;
+	memo.allow_session = vis_allow_session_principal;
 	memo.valid_until = DT_NOEND;
-	if (principal_setting == NULL || principal_setting[0] == '\0')
+	if (vis_principal_setting == NULL || vis_principal_setting[0] == '\0')
 	{
 		RoleEntry  *e = bound_entry(role);
 
@@ -549,7 +441,7 @@ vis_personal_data(void)
 {
 	RoleEntry  *e;
 
-	if (principal_setting != NULL && principal_setting[0] != '\0')
+	if (vis_principal_setting != NULL && vis_principal_setting[0] != '\0')
 		return true;
 	e = bound_entry(GetOuterUserId());
 	return e == NULL || e->personal_data;

@@ -120,17 +120,26 @@ static const CustomExecMethods range_exec_methods = {
 };
 
 /*
- * The plan's custom_private: a list of the index's OID (an OID list) and of
- * the side, the positions in the index of the policy's columns, the
- * longest gap between runs to read through and whether the rows come from
- * the heap (an integer list: side, user, content, context or 0 for none,
- * gap, heap).
+ * The plan's custom_private: a list of the index's OID (an OID list) and
+ * of integers, at these positions: the side, the positions in the index of
+ * the policy's columns (0: none), the longest gap between runs to read
+ * through, and whether the rows come from the heap.
  */
+#define RS_PRIVATE_INDEX 0		/* list_make1_oid(index) */
+#define RS_PRIVATE_INTS 1		/* the integers: */
+#define RS_INT_SIDE 0
+#define RS_INT_USER_POS 1
+#define RS_INT_CONTENT_POS 2
+#define RS_INT_CONTEXT_POS 3
+#define RS_INT_GAP 4
+#define RS_INT_HEAP 5
+
+/* A range scan as it runs */
 typedef struct RangeScanState
 {
 	CustomScanState css;
 	Oid			indexid;
-	int			side;			/* 1: runs of U(p), 2: of C(p) */
+	VisSide		side;			/* the runs of U(p) or of C(p) */
 	int			pos[3];			/* user, content, context column in the index */
 	ExprState  *principal;
 	Relation	index;
@@ -158,18 +167,18 @@ typedef struct RangeScanState
 static FuncExpr *
 range_policy(RelOptInfo *rel, Oid relid)
 {
-	int			which = vis_store_table(relid);
+	VisStoreTable table = vis_store_table(relid);
 	FuncExpr   *best = NULL;
 	Index		best_level = 0;
 	ListCell   *lc;
 
-	if (which != 0 && which != 1)
+	if (table != VIS_STORE_PROGRESS && table != VIS_STORE_ENROLLMENTS)
 		return NULL;
 	/* the row-level security policy's (lowest security level) first */
 	foreach(lc, rel->baserestrictinfo)
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-		FuncExpr   *call = vis_policy_call((Node *) rinfo->clause, which, relid, rel->relid, NIL);
+		FuncExpr   *call = vis_policy_call((Node *) rinfo->clause, table, relid, rel->relid, NIL);
 
 		if (call != NULL && (best == NULL || rinfo->security_level < best_level))
 		{
@@ -192,13 +201,7 @@ range_policy(RelOptInfo *rel, Oid relid)
 /*
  * index_usable tells whether a range scan can read index at all: a plain
  * btree of columns led by a bigint that the query does not already
- * restrict to values (a point query is better served as it is).  No range
- * scan serves a query that reads a system column or the whole row (what an
- * UPDATE, a DELETE or a row lock needs): reads_system_columns.
- * range_index returns the side a usable index can be range-scanned by (1:
- * led by user_id, 2: led by content_id), sets pos to the positions of the
- * policy's columns in it and heap to whether the query reads columns
- * (attrs, from vis_rel_attrs) the index does not hold; 0 if it cannot.
+ * restrict to values (a point query is better served as it is).
  */
 static bool
 index_usable(IndexOptInfo *index)
@@ -216,6 +219,11 @@ index_usable(IndexOptInfo *index)
 											  InvalidOid, 0));
 }
 
+/*
+ * reads_system_columns tells whether the query reads a system column or
+ * the whole row (what an UPDATE, a DELETE or a row lock needs): no range
+ * scan serves it.
+ */
 static bool
 reads_system_columns(Bitmapset *attrs)
 {
@@ -224,11 +232,17 @@ reads_system_columns(Bitmapset *attrs)
 	return first >= 0 && first < 1 - FirstLowInvalidHeapAttributeNumber;
 }
 
-static int
+/*
+ * range_index returns the side a usable index can be range-scanned by (led
+ * by user_id or by content_id), sets pos to the positions of the policy's
+ * columns in it and heap to whether the query reads columns (attrs, from
+ * vis_rel_attrs) the index does not hold; VIS_SIDE_NONE if it cannot.
+ */
+static VisSide
 range_index(IndexOptInfo *index, FuncExpr *call, Bitmapset *attrs, int pos[3], bool *heap)
 {
 	AttrNumber	attnos[3];
-	int			side;
+	VisSide		side;
 	int			i,
 				k;
 
@@ -236,11 +250,11 @@ range_index(IndexOptInfo *index, FuncExpr *call, Bitmapset *attrs, int pos[3], b
 	attnos[1] = ((Var *) lthird(call->args))->varattno;
 	attnos[2] = IsA(lfourth(call->args), Var) ? ((Var *) lfourth(call->args))->varattno : 0;
 	if (index->indexkeys[0] == attnos[0])
-		side = 1;
+		side = VIS_SIDE_USERS;
 	else if (index->indexkeys[0] == attnos[1])
-		side = 2;
+		side = VIS_SIDE_CONTENT;
 	else
-		return 0;
+		return VIS_SIDE_NONE;
 	for (k = 0; k < 3; k++)
 	{
 		pos[k] = 0;
@@ -251,7 +265,7 @@ range_index(IndexOptInfo *index, FuncExpr *call, Bitmapset *attrs, int pos[3], b
 				break;
 			}
 		if (attnos[k] != 0 && pos[k] == 0)
-			return 0;
+			return VIS_SIDE_NONE;
 	}
 	*heap = !vis_index_holds(index, attrs);
 	return side;
@@ -328,11 +342,11 @@ runs_selectivity(PlannerInfo *root, RelOptInfo *rel, Node *lead, const int64 *ra
  */
 static Path *
 range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *call,
-		   int side, int pos[3], bool heap, VisResult *r)
+		   VisSide side, int pos[3], bool heap, VisResult *r)
 {
 	CustomPath *cp = makeNode(CustomPath);
-	double		nids = (side == 1) ? r->nusers : r->grants->members;
-	double		share = vis_plan_share(nids, side == 1 ? "users" : "content");
+	double		nids = (side == VIS_SIDE_USERS) ? r->nusers : r->grants->members;
+	double		share = vis_plan_share(nids, side == VIS_SIDE_USERS ? "users" : "content");
 	double		tuples;
 	double		ns;
 	double		seq_cost;
@@ -373,6 +387,7 @@ range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *ca
 	cp->path.pathkeys = truncate_useless_pathkeys(root, rel,
 												  build_index_pathkeys(root, index, ForwardScanDirection));
 	cp->flags = 0;
+	/* in the order of RS_PRIVATE_* and RS_INT_* */
 	cp->custom_private = list_make2(list_make1_oid(index->indexoid),
 									lappend_int(list_make5_int(side, pos[0], pos[1], pos[2],
 															   (int) Min(gap_limit, 1000000.0)),
@@ -384,7 +399,7 @@ range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *ca
 static void
 range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEntry *rte)
 {
-	int			which;
+	VisStoreTable table;
 	List	   *usable = NIL;
 	Bitmapset  *attrs;
 	FuncExpr   *call;
@@ -397,8 +412,8 @@ range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEn
 		rte->rtekind != RTE_RELATION || rel->tuples <= 0)
 		return;
 	/* cheap tests first: a point query's planning pays for them */
-	which = vis_store_table(rte->relid);
-	if (which != 0 && which != 1)
+	table = vis_store_table(rte->relid);
+	if (table != VIS_STORE_PROGRESS && table != VIS_STORE_ENROLLMENTS)
 		return;
 	foreach(lc, rel->indexlist)
 		if (index_usable(lfirst_node(IndexOptInfo, lc)))
@@ -419,10 +434,10 @@ range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEn
 		IndexOptInfo *index = lfirst_node(IndexOptInfo, lc);
 		int			pos[3];
 		bool		heap;
-		int			side = range_index(index, call, attrs, pos, &heap);
+		VisSide		side = range_index(index, call, attrs, pos, &heap);
 		Path	   *path;
 
-		if (side != 0 && (path = range_path(root, rel, index, call, side, pos, heap, r)) != NULL)
+		if (side != VIS_SIDE_NONE && (path = range_path(root, rel, index, call, side, pos, heap, r)) != NULL)
 			add_path(rel, path);
 	}
 }
@@ -439,7 +454,7 @@ range_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 {
 	CustomScan *cs = makeNode(CustomScan);
 	RangeTblEntry *rte = planner_rt_fetch(rel->relid, root);
-	Oid			indexid = linitial_oid(linitial(best_path->custom_private));
+	Oid			indexid = linitial_oid(list_nth(best_path->custom_private, RS_PRIVATE_INDEX));
 	FuncExpr   *call = range_policy(rel, rte->relid);
 	IndexOptInfo *index = NULL;
 	List	   *scan_tlist = NIL;
@@ -452,7 +467,7 @@ range_plan(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	if (index == NULL || call == NULL)
 		elog(ERROR, "lms_visibility: the range scan's index or policy is gone");
 	/* reading the heap, the scan returns the table's rows */
-	for (i = 0; i < index->ncolumns && !llast_int(lsecond(best_path->custom_private)); i++)
+	for (i = 0; i < index->ncolumns && !list_nth_int(list_nth(best_path->custom_private, RS_PRIVATE_INTS), RS_INT_HEAP); i++)
 	{
 		Oid			type;
 		int32		typmod;
@@ -486,18 +501,18 @@ static Node *
 range_create_state(CustomScan *cscan)
 {
 	RangeScanState *s = palloc0(sizeof(RangeScanState));
-	List	   *ints = lsecond(cscan->custom_private);
+	List	   *ints = list_nth(cscan->custom_private, RS_PRIVATE_INTS);
 
 	NodeSetTag(s, T_CustomScanState);
 	s->css.flags = cscan->flags;
 	s->css.methods = &range_exec_methods;
-	s->indexid = linitial_oid(linitial(cscan->custom_private));
-	s->side = linitial_int(ints);
-	s->pos[0] = lsecond_int(ints);
-	s->pos[1] = lthird_int(ints);
-	s->pos[2] = lfourth_int(ints);
-	s->gap_limit = list_nth_int(ints, 4);
-	s->heap = list_nth_int(ints, 5);
+	s->indexid = linitial_oid(list_nth(cscan->custom_private, RS_PRIVATE_INDEX));
+	s->side = (VisSide) list_nth_int(ints, RS_INT_SIDE);
+	s->pos[0] = list_nth_int(ints, RS_INT_USER_POS);
+	s->pos[1] = list_nth_int(ints, RS_INT_CONTENT_POS);
+	s->pos[2] = list_nth_int(ints, RS_INT_CONTEXT_POS);
+	s->gap_limit = list_nth_int(ints, RS_INT_GAP);
+	s->heap = list_nth_int(ints, RS_INT_HEAP);
 	s->vmbuf = InvalidBuffer;
 	return (Node *) s;
 }
@@ -540,17 +555,18 @@ range_start(RangeScanState *s)
 	{
 		int64		p = DatumGetInt64(d);
 		VisResult  *r;
+		bool		kept;
 		const int64 *ranges;
 
 		/* the same check and entry as the policy's own calls */
 		vis_check_principal_arg(p);
-		r = vis_cache_get_rows(p);
+		r = vis_cache_get_rows(p, &kept);
 		if (r->flat == NULL)
 		{
 			ranges = vis_result_ranges(r, s->side, &s->nranges);
 			s->ranges = palloc(sizeof(int64) * 2 * Max(s->nranges, 1));
 			memcpy(s->ranges, ranges, sizeof(int64) * 2 * s->nranges);
-			s->r = vis_cache_last_kept ? r : NULL;
+			s->r = kept ? r : NULL;
 			s->epoch = vis_cache_epoch;
 		}
 		else
@@ -733,7 +749,7 @@ range_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 	char	   *name = get_rel_name(s->indexid);
 
 	ExplainPropertyText("Index", name ? name : "?", es);
-	ExplainPropertyText("Runs Of", s->side == 1 ? "visible users" : "accessible content", es);
+	ExplainPropertyText("Runs Of", s->side == VIS_SIDE_USERS ? "visible users" : "accessible content", es);
 	ExplainPropertyText("Reads", s->heap ? "index and heap" : "index only", es);
 	if (es->analyze)
 		ExplainPropertyInteger("Heap Fetches", NULL, (int64) s->heap_fetches, es);

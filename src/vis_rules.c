@@ -1234,22 +1234,23 @@ vis_result_grant_sees(VisResult *r, int64 content_id, bool has_context, int64 co
 }
 
 /*
- * vis_result_ranges returns the ids of U(p) (side 1) or C(p) (side 2) as
+ * vis_result_ranges returns the ids of U(p) or C(p) (the side) as
  * runs of consecutive ids, n pairs (lo, hi) in id order: what the range
  * scan of vis_rangescan.c reads an index by.  Built once per result, in its
  * context.
  */
 const int64 *
-vis_result_ranges(VisResult *r, int side, int *n)
+vis_result_ranges(VisResult *r, VisSide side, int *n)
 {
-	int			k = (side == 1) ? 0 : 1;
+	int			k = (side == VIS_SIDE_USERS) ? 0 : 1;
 
-	Assert(side == 1 || side == 2);
+	Assert(side == VIS_SIDE_USERS || side == VIS_SIDE_CONTENT);
 	if (r->ranges[k] == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(r->cxt);
 		int			nids;
-		int64	   *ids = (side == 1) ? vis_result_user_ids(r, &nids) : vis_result_content_ids(r, &nids);
+		int64	   *ids = (side == VIS_SIDE_USERS) ? vis_result_user_ids(r, &nids) :
+			vis_result_content_ids(r, &nids);
 		int64	   *ranges = palloc(sizeof(int64) * 2 * Max(nids, 1));
 		int			nranges = 0;
 		int			i;

@@ -40,9 +40,16 @@
 /* entries smaller than this are cheaper to rebuild than to share */
 #define VIS_SHARE_MIN_IDS 1000
 
+typedef enum FlatKind
+{
+	FLAT_EMPTY = 0,
+	FLAT_BITMAP = 1,			/* a chunked bitmap */
+	FLAT_SORTED = 2				/* sorted ids */
+} FlatKind;
+
 typedef struct FlatSet
 {
-	uint32		kind;			/* 0: empty, 1: chunked bitmap, 2: sorted ids */
+	uint32		kind;			/* a FlatKind */
 	uint32		mask;			/* bitmap: slots - 1 */
 	uint64		n;				/* sorted: number of ids */
 	Size		keys_off;		/* bitmap: int64 keys[slots]; sorted: int64 ids[n] */
@@ -114,7 +121,7 @@ put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 			keys[i] = bm->slots[i].key;
 			idx[i] = bm->slots[i].words ? nchunks++ : -1;
 		}
-		fs->kind = 1;
+		fs->kind = FLAT_BITMAP;
 		fs->mask = bm->mask;
 		fs->keys_off = put(w, keys, sizeof(int64) * slots);
 		fs->idx_off = put(w, idx, sizeof(int32) * slots);
@@ -128,7 +135,7 @@ put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 	}
 	else if (n > 0)
 	{
-		fs->kind = 2;
+		fs->kind = FLAT_SORTED;
 		fs->n = n;
 		vis_sort_ids(ids, n);
 		fs->keys_off = put(w, ids, n * sizeof(int64));
@@ -328,7 +335,7 @@ vis_share_drop(dsm_segment *seg, int64 principal)
 static bool
 flat_has(const char *base, const FlatSet *fs, int64 id)
 {
-	if (fs->kind == 1)
+	if (fs->kind == FLAT_BITMAP)
 	{
 		const int64 *keys = (const int64 *) (base + fs->keys_off);
 		const int32 *idx = (const int32 *) (base + fs->idx_off);
@@ -346,7 +353,7 @@ flat_has(const char *base, const FlatSet *fs, int64 id)
 			h = (h + 1) & fs->mask;
 		}
 	}
-	if (fs->kind == 2)
+	if (fs->kind == FLAT_SORTED)
 	{
 		const int64 *ids = (const int64 *) (base + fs->keys_off);
 

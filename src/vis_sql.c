@@ -34,7 +34,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	vis_principal_init();
+	vis_settings_init();
 	vis_inval_init();
 	vis_cache_init();
 	vis_exec_init();
@@ -56,7 +56,7 @@ principal_result(FunctionCallInfo fcinfo)
 		return NULL;
 	principal = PG_GETARG_INT64(0);
 	vis_check_principal_arg(principal);
-	return vis_cache_get(principal);
+	return vis_cache_get(principal, NULL);
 }
 
 /*
@@ -81,6 +81,7 @@ principal_result_rows(FunctionCallInfo fcinfo)
 {
 	int64		principal;
 	bool		own;
+	bool		kept;
 	VisResult  *r;
 
 	if (PG_ARGISNULL(0))
@@ -93,8 +94,8 @@ principal_result_rows(FunctionCallInfo fcinfo)
 
 	hot.valid = false;
 	own = vis_check_principal_arg(principal);
-	r = vis_cache_get_rows(principal);
-	if (own && vis_cache_last_kept)
+	r = vis_cache_get_rows(principal, &kept);
+	if (own && kept)
 	{
 		hot.principal = principal;
 		hot.role = GetOuterUserId();
@@ -254,7 +255,7 @@ dimension_result(FunctionCallInfo fcinfo)
 	VisResult  *r = principal_result_rows(fcinfo);
 
 	if (r != NULL && r->flat != NULL)
-		r = vis_cache_get(r->principal);
+		r = vis_cache_get(r->principal, NULL);
 	return r;
 }
 

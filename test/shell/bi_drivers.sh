@@ -98,28 +98,8 @@ same "the platform admin of tenant 2 sees none of tenant 1's courses" \
 # prepared statements (PgBouncer before 1.21 does not carry them across
 # server connections), psqlODBC's unnamed ones as they are
 B="$LMS_TEST_WORK/pgbouncer_bi"
-BPORT=$(free_port $((PGPORT + 5)))
-mkdir -p "$B"
-for r in $READERS; do echo "\"$r\" \"\""; done >"$B/users.txt"
-cat >"$B/pgbouncer.ini" <<INI
-[databases]
-bi_drivers = host=$PGHOST port=$PGPORT dbname=bi_drivers
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $BPORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $B/users.txt
-pool_mode = transaction
-default_pool_size = 2
-ignore_startup_parameters = extra_float_digits
-logfile = $B/pgbouncer.log
-pidfile = $B/pgbouncer.pid
-INI
-chown -R postgres:postgres "$B"
-as_postgres pgbouncer -d "$B/pgbouncer.ini" && pass "pgbouncer started in transaction mode"
-trap '[ -f "$B/pgbouncer.pid" ] && kill "$(cat "$B/pgbouncer.pid")" 2>/dev/null' EXIT
-for _ in $(seq 50); do psql -X -At -h 127.0.0.1 -p "$BPORT" -U s_admin -d bi_drivers -c 'SELECT 1' >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck disable=SC2086
+start_pgbouncer "$B" bi_drivers $READERS
 run_clients pgbouncer "$BPORT" "?prepareThreshold=0"
 kill "$(cat "$B/pgbouncer.pid")"
 dropdb bi_drivers

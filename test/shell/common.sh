@@ -41,3 +41,37 @@ rows_seen() {
 	psql -X -q -At "$@" -d "$db" -c "SET ROLE $role" \
 		-c "SELECT coalesce(string_agg(user_id || ':' || content_id, ' ' ORDER BY user_id, content_id), '-') FROM lms.progress"
 }
+
+# start_pgbouncer DIR DB ROLE...: PgBouncer in transaction-pooling mode
+# with 2 server connections, in DIR, for database DB and the given roles
+# (trust); sets BPORT and stops it when the test exits
+start_pgbouncer() {
+	local dir=$1 db=$2 r
+	shift 2
+	BPORT=$(free_port $((PGPORT + 3)))
+	mkdir -p "$dir"
+	for r in "$@"; do echo "\"$r\" \"\""; done >"$dir/users.txt"
+	cat >"$dir/pgbouncer.ini" <<INI
+[databases]
+$db = host=$PGHOST port=$PGPORT dbname=$db
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BPORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $dir/users.txt
+pool_mode = transaction
+default_pool_size = 2
+max_client_conn = 200
+ignore_startup_parameters = extra_float_digits
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+	chown -R postgres:postgres "$dir"
+	as_postgres pgbouncer -d "$dir/pgbouncer.ini" && pass "pgbouncer started in transaction mode"
+	trap "[ -f '$dir/pgbouncer.pid' ] && kill \$(cat '$dir/pgbouncer.pid') 2>/dev/null" EXIT
+	for _ in $(seq 50); do
+		psql -X -At -h 127.0.0.1 -p "$BPORT" -U "$1" -d "$db" -c 'SELECT 1' >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+}

@@ -16,29 +16,7 @@ psql -X -q -o /dev/null -d pool_test -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 F
 	-c "SELECT lms.trust_role('app_server')"
 
 B="$LMS_TEST_WORK/pgbouncer"
-BPORT=$(free_port $((PGPORT + 3)))
-mkdir -p "$B"
-echo '"app_server" ""' >"$B/users.txt"
-cat >"$B/pgbouncer.ini" <<INI
-[databases]
-pool_test = host=$PGHOST port=$PGPORT dbname=pool_test
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $BPORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $B/users.txt
-pool_mode = transaction
-default_pool_size = 2
-max_client_conn = 200
-ignore_startup_parameters = extra_float_digits
-logfile = $B/pgbouncer.log
-pidfile = $B/pgbouncer.pid
-INI
-chown -R postgres:postgres "$B"
-as_postgres pgbouncer -d "$B/pgbouncer.ini" && pass "pgbouncer started in transaction mode"
-trap '[ -f "$B/pgbouncer.pid" ] && kill "$(cat "$B/pgbouncer.pid")" 2>/dev/null' EXIT
-sleep 0.5
+start_pgbouncer "$B" pool_test app_server
 
 # what each principal must see, from the rules, computed directly
 {
