@@ -15,7 +15,7 @@ expected=$(psql -X -At -d bi_test -c "SELECT count(*) FROM lms.progress p
 psql -X -q -U ana_bi -d bi_test -c "COPY (SELECT * FROM lms.group_progress_report(10)) TO STDOUT WITH CSV HEADER" \
 	>"$LMS_TEST_WORK/export.csv"
 same "the CSV export starts with the export columns" "$(head -1 "$LMS_TEST_WORK/export.csv")" \
-	"first_name,last_name,email,company,completed_at,started_at,activated_at,expires_at,course_name,last_sign_in_at,viewed_pct,completed_pct,custom_fields"
+	"first_name,last_name,email,company,completed_at,started_at,activated_at,expires_at,course_name,last_sign_in_at,viewed_pct,completed_pct,custom_fields,learner_key"
 same "and has one line per row the analyst may see" "$(($(wc -l <"$LMS_TEST_WORK/export.csv") - 1))" "$expected"
 same "psql as the analyst: the principal is its binding" "$(psql -X -At -U ana_bi -d bi_test -c 'SELECT lms.current_principal()')" 105
 same "the analyst cannot read the relationship tables" \
