@@ -399,6 +399,9 @@ typedef struct VisResult
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 							  VisTenantFn get_tenant, void *arg);
 extern char *vis_source_label(VisResult *r, const VisSource *src);
+extern bool vis_rule_adds_users(VisRuleId rule);
+extern bool vis_rule_adds_content(VisRuleId rule);
+extern bool vis_rule_on_group(VisRuleId rule);
 extern bool vis_result_grant_sees(VisResult *r, int64 content_id,
 								  bool has_context, int64 context_id);
 extern VisGrant *vis_result_grant(VisResult *r, int64 content_id);

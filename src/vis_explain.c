@@ -54,11 +54,7 @@ roles_held(VisResult *r, bool for_users)
 	foreach(lc, r->sources)
 	{
 		VisSource  *src = lfirst(lc);
-		bool		adds_users = !(src->rule == RULE_EDITOR || src->rule == RULE_MAIN_AUTHOR ||
-								   src->rule == RULE_COAUTHOR);
-		bool		adds_content = !(src->rule == RULE_MANAGER || src->rule == RULE_CONTRIBUTOR);
-
-		if (for_users ? adds_users : adds_content)
+		if (for_users ? vis_rule_adds_users(src->rule) : vis_rule_adds_content(src->rule))
 			labels = lappend(labels, vis_source_label(r, src));
 	}
 	if (labels == NIL)
@@ -151,7 +147,7 @@ content_denial(VisResult *r, int64 content_id)
 		int64		g;
 		char	   *label;
 
-		if (src->rule < RULE_GROUP_ADMIN || src->rule > RULE_EDITOR)
+		if (!vis_rule_on_group(src->rule))
 			continue;
 		label = vis_source_label(r, src);
 		if (src->rule == RULE_COACH || src->rule == RULE_EDITOR)

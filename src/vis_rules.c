@@ -48,6 +48,14 @@ typedef struct VisBuild
 
 typedef void (*VisApplyFn) (VisBuild *b, const VisSource *src);
 
+/* Where a role or relation is stored, and so what its object is */
+typedef enum VisScope
+{
+	SCOPE_TENANT,				/* a role of tenant_roles: the principal's tenant */
+	SCOPE_GROUP,				/* a role of group_roles: a group */
+	SCOPE_RELATION				/* a relation (manager, trainer, ...): its own table */
+} VisScope;
+
 /* The groups a role puts in the principal's group scope (SPEC.md 6) */
 typedef enum VisGroupScope
 {
@@ -61,6 +69,8 @@ typedef struct VisRule
 {
 	VisRuleId	id;
 	const char *name;			/* the role or relation, as SPEC.md names it */
+	VisScope	scope;
+	bool		tenant_wide;	/* every user and all content of the tenant */
 	VisApplyFn	users;			/* 4.1: users added to U(p) */
 	VisApplyFn	content;		/* 4.2: unrestricted grants */
 	VisApplyFn	extended;		/* 4.3: restricted grants, extended tenants only */
@@ -650,21 +660,32 @@ extended_coach(VisBuild *b, const VisSource *src)
  * ------------------------------------------------------------------------
  */
 static const VisRule vis_rules[RULE_COUNT] = {
-	{RULE_PLATFORM_ADMIN, "platform_admin", users_tenant, content_tenant, NULL, GROUPS_TENANT},
-	{RULE_LEARNER_MANAGER, "learner_manager", users_tenant, content_tenant, NULL, GROUPS_TENANT},
-	{RULE_GROUP_ADMIN, "group_admin", users_subtree, content_group_admin, extended_group_admin,
-	GROUPS_SUBTREE},
-	{RULE_GROUP_ANALYST, "group_analyst", users_subtree, content_group_analyst, NULL,
-	GROUPS_SUBTREE},
-	{RULE_GROUP_LEADER, "group_leader", users_subtree, content_group_leader, NULL, GROUPS_SUBTREE},
-	{RULE_COACH, "coach", users_group, content_coach, extended_coach, GROUPS_GROUP},
-	{RULE_EDITOR, "editor", NULL, content_editor, NULL, GROUPS_GROUP},
-	{RULE_MANAGER, "manager", users_managed, NULL, NULL, GROUPS_NONE},
-	{RULE_TRAINER, "trainer", users_registered, content_object, NULL, GROUPS_NONE},
-	{RULE_INSTRUCTOR, "instructor", users_played, content_object, NULL, GROUPS_NONE},
-	{RULE_CONTRIBUTOR, "contributor", users_self, NULL, NULL, GROUPS_NONE},
-	{RULE_MAIN_AUTHOR, "main author", NULL, content_authored, NULL, GROUPS_NONE},
-	{RULE_COAUTHOR, "co-author", NULL, content_authored, NULL, GROUPS_NONE},
+	{RULE_PLATFORM_ADMIN, "platform_admin", SCOPE_TENANT, true,
+	users_tenant, content_tenant, NULL, GROUPS_TENANT},
+	{RULE_LEARNER_MANAGER, "learner_manager", SCOPE_TENANT, true,
+	users_tenant, content_tenant, NULL, GROUPS_TENANT},
+	{RULE_GROUP_ADMIN, "group_admin", SCOPE_GROUP, false,
+	users_subtree, content_group_admin, extended_group_admin, GROUPS_SUBTREE},
+	{RULE_GROUP_ANALYST, "group_analyst", SCOPE_GROUP, false,
+	users_subtree, content_group_analyst, NULL, GROUPS_SUBTREE},
+	{RULE_GROUP_LEADER, "group_leader", SCOPE_GROUP, false,
+	users_subtree, content_group_leader, NULL, GROUPS_SUBTREE},
+	{RULE_COACH, "coach", SCOPE_GROUP, false,
+	users_group, content_coach, extended_coach, GROUPS_GROUP},
+	{RULE_EDITOR, "editor", SCOPE_GROUP, false,
+	NULL, content_editor, NULL, GROUPS_GROUP},
+	{RULE_MANAGER, "manager", SCOPE_RELATION, false,
+	users_managed, NULL, NULL, GROUPS_NONE},
+	{RULE_TRAINER, "trainer", SCOPE_RELATION, false,
+	users_registered, content_object, NULL, GROUPS_NONE},
+	{RULE_INSTRUCTOR, "instructor", SCOPE_RELATION, false,
+	users_played, content_object, NULL, GROUPS_NONE},
+	{RULE_CONTRIBUTOR, "contributor", SCOPE_TENANT, false,
+	users_self, NULL, NULL, GROUPS_NONE},
+	{RULE_MAIN_AUTHOR, "main author", SCOPE_RELATION, false,
+	NULL, content_authored, NULL, GROUPS_NONE},
+	{RULE_COAUTHOR, "co-author", SCOPE_RELATION, false,
+	NULL, content_authored, NULL, GROUPS_NONE},
 };
 
 /*
@@ -740,13 +761,11 @@ tenant_role_row(void *arg, Datum *values, bool *nulls)
 {
 	SourceScan *ss = (SourceScan *) arg;
 	char	   *role = TextDatumGetCString(values[0]);
+	int			i;
 
-	if (strcmp(role, "platform_admin") == 0)
-		add_source(ss->b, RULE_PLATFORM_ADMIN, 0);
-	else if (strcmp(role, "learner_manager") == 0)
-		add_source(ss->b, RULE_LEARNER_MANAGER, 0);
-	else if (strcmp(role, "contributor") == 0)
-		add_source(ss->b, RULE_CONTRIBUTOR, 0);
+	for (i = 0; i < RULE_COUNT; i++)
+		if (vis_rules[i].scope == SCOPE_TENANT && strcmp(role, vis_rules[i].name) == 0)
+			add_source(ss->b, (VisRuleId) i, 0);
 	pfree(role);
 }
 
@@ -760,8 +779,8 @@ group_role_row(void *arg, Datum *values, bool *nulls)
 
 	if (groupmap_lookup(ss->b->t->groups, g) != NULL)
 	{
-		for (i = RULE_GROUP_ADMIN; i <= RULE_EDITOR; i++)
-			if (strcmp(role, vis_rules[i].name) == 0)
+		for (i = 0; i < RULE_COUNT; i++)
+			if (vis_rules[i].scope == SCOPE_GROUP && strcmp(role, vis_rules[i].name) == 0)
 				add_source(ss->b, (VisRuleId) i, g);
 	}
 	pfree(role);
@@ -1039,7 +1058,7 @@ sees_every_row(VisBuild *b)
 	{
 		const VisRule *rule = &vis_rules[((const VisSource *) lfirst(lc))->rule];
 
-		if (rule->users == users_tenant && rule->content == content_tenant)
+		if (rule->tenant_wide)
 			return vis_scan("tenants", NULL, 0, 1, cols, b->snap, ignore_row, NULL) == 1;
 	}
 	return false;
@@ -1101,7 +1120,7 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 	{
 		const VisSource *src = lfirst(lc);
 
-		if (vis_rules[src->rule].users == users_tenant)
+		if (vis_rules[src->rule].tenant_wide)
 			tenant_wide = true;
 	}
 
@@ -1117,7 +1136,7 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 		 * roles could only add users of other tenants, so they are skipped,
 		 * except when explain_visibility wants every reason.
 		 */
-		if (rule->users && (!tenant_wide || witness || rule->users == users_tenant))
+		if (rule->users && (!tenant_wide || witness || rule->tenant_wide))
 			rule->users(&b, src);
 		if (rule->content)
 			rule->content(&b, src);
@@ -1273,4 +1292,25 @@ vis_result_ranges(VisResult *r, VisSide side, int *n)
 	}
 	*n = r->nranges[k];
 	return r->ranges[k];
+}
+
+/* vis_rule_adds_users tells whether the rule adds users to U(p) (4.1) */
+bool
+vis_rule_adds_users(VisRuleId rule)
+{
+	return vis_rules[rule].users != NULL;
+}
+
+/* vis_rule_adds_content tells whether the rule grants content (4.2, 4.3) */
+bool
+vis_rule_adds_content(VisRuleId rule)
+{
+	return vis_rules[rule].content != NULL || vis_rules[rule].extended != NULL;
+}
+
+/* vis_rule_on_group tells whether the rule is a role held on a group */
+bool
+vis_rule_on_group(VisRuleId rule)
+{
+	return vis_rules[rule].scope == SCOPE_GROUP;
 }
