@@ -31,6 +31,8 @@ CREATE ROLE demo_coach LOGIN;           SELECT lms.bind_role('demo_coach', 104);
 CREATE ROLE demo_group_analyst LOGIN;   SELECT lms.bind_role('demo_group_analyst', 105);
 CREATE ROLE demo_manager LOGIN;         SELECT lms.bind_role('demo_manager', 108);
 CREATE ROLE demo_trainer LOGIN;         SELECT lms.bind_role('demo_trainer', 112);
+CREATE ROLE demo_learner_manager LOGIN; SELECT lms.bind_role('demo_learner_manager', 102);
+CREATE ROLE demo_bi_vendor LOGIN;       SELECT lms.bind_role('demo_bi_vendor', 103, personal_data => false);
 CREATE ROLE demo_unbound LOGIN;
 CREATE ROLE demo_app LOGIN;             SELECT lms.trust_role('demo_app');
 SQL
@@ -44,24 +46,37 @@ psql -X -q -c "SELECT t.tenant_id, t.name, t.extended_visibility,
 	(SELECT count(*) FROM lms.progress p JOIN lms.users u USING (user_id) WHERE u.tenant_id = t.tenant_id) AS progress_rows
 	FROM lms.tenants t ORDER BY 1"
 
-echo "== what each login sees through plain SELECTs on lms.progress and lms.users (row-level security)"
-printf '%-22s %-9s %-6s %-6s %s\n' "login" "principal" "rows" "users" "rows seen (user:content@context)"
-for role in postgres demo_platform_admin demo_group_admin demo_coach demo_group_analyst demo_manager demo_trainer demo_unbound; do
+echo "== what each login sees through plain SELECTs (row-level security): rows of lms.progress, lms.users,"
+echo "   lms.content and lms.groups, and the progress rows themselves"
+printf '%-22s %-9s %-5s %-5s %-7s %-6s %s\n' "login" "principal" "rows" "users" "content" "groups" "rows seen (user:content@context)"
+for role in postgres demo_platform_admin demo_group_admin demo_coach demo_group_analyst demo_manager demo_trainer demo_bi_vendor demo_unbound; do
 	line=$(psql -X -q -At -F '|' -c "SET ROLE $role;
 		SELECT coalesce(lms.current_principal()::text, '-'),
 			(SELECT count(*) FROM lms.progress), (SELECT count(*) FROM lms.users),
+			(SELECT count(*) FROM lms.content), (SELECT count(*) FROM lms.groups),
 			coalesce((SELECT string_agg(user_id || ':' || content_id || coalesce('@' || context_group_id, ''), ' ' ORDER BY user_id, content_id)
 					  FROM lms.progress), '')")
-	IFS='|' read -r principal rows users seen <<<"$line"
-	[ "$role" = postgres ] && principal="superuser, bypasses RLS"
-	printf '%-22s %-9s %-6s %-6s %s\n' "$role" "$principal" "$rows" "$users" "$seen"
+	IFS='|' read -r principal rows users content groups seen <<<"$line"
+	[ "$role" = postgres ] && principal="superuser"
+	printf '%-22s %-9s %-5s %-5s %-7s %-6s %s\n' "$role" "$principal" "$rows" "$users" "$content" "$groups" "$seen"
 done
+echo "   (postgres bypasses row-level security; demo_bi_vendor is the group admin, bound without personal data)"
 echo
 echo "== an application server acting for a learner per transaction (trusted role demo_app)"
 psql -X -q -c "SET ROLE demo_app" -c "BEGIN" -c "SET LOCAL lms.principal = 106" \
 	-c "SELECT lms.current_principal() AS principal, user_id, content_id FROM lms.progress" -c "COMMIT"
 echo "== why does the coach not see user 120's Safety Basics row?"
 psql -X -q -c "SET ROLE demo_coach" -c "SELECT * FROM lms.explain_visibility(lms.current_principal(), 120, 504, 11)"
+echo "== a BI dashboard, completion by course, as the group admin (progress joined to content)"
+psql -X -q -c "SET ROLE demo_group_admin" -c "SELECT c.title, count(*) AS learners, count(p.completed_at) AS completed
+	FROM lms.progress p JOIN lms.content c USING (content_id) GROUP BY 1 ORDER BY 1"
+echo "== the learner manager builds a team; a group it did not create stays read-only"
+psql -X -q -c "SET ROLE demo_learner_manager" \
+	-c "INSERT INTO lms.groups (group_id, tenant_id, name) VALUES (50, 1, 'Company A Team') RETURNING group_id, name, created_by" \
+	-c "INSERT INTO lms.group_members VALUES (50, 120), (50, 121)"
+psql -X -q -c "SET ROLE demo_learner_manager" -c "INSERT INTO lms.group_members VALUES (10, 125)" 2>&1 | head -2 || true
+echo "== who can see Eve (user 120)?"
+psql -X -q -c "SELECT * FROM lms.who_can_see(120)"
 echo "== the group admin's export, as CSV"
 psql -X -q -c "SET ROLE demo_group_admin" -c "COPY (SELECT * FROM lms.group_progress_report(11)) TO STDOUT WITH CSV HEADER"
 
