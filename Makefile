@@ -12,6 +12,8 @@ OBJS = \
 	src/vis_principal.o \
 	src/vis_settings.o \
 	src/vis_guard.o \
+	src/vis_policy.o \
+	src/vis_plancost.o \
 	src/vis_planner.o \
 	src/vis_share.o \
 	src/vis_exec.o \

@@ -426,7 +426,11 @@ extern List *vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
  */
 extern void vis_cache_init(void);
 
-/* vis_exec.c: the store tables whose policies the guard applies */
+/* ---------------------------------------------------------------------
+ * The policies' predicate (vis_policy.c), beneath the executor guard, the
+ * planner support and the range scan
+ * ---------------------------------------------------------------------
+ */
 typedef enum VisStoreTable
 {
 	VIS_STORE_NONE = -1,
@@ -435,29 +439,33 @@ typedef enum VisStoreTable
 	VIS_STORE_USERS = 2			/* can_view_user(p, user_id) */
 } VisStoreTable;
 
-extern bool vis_row_shortcut;
-extern uint64 vis_shortcut_scans;
-extern uint64 vis_inline_scans;
-extern void vis_exec_init(void);
+extern void vis_policy_init(void);
 extern VisStoreTable vis_store_table(Oid relid);
 struct FuncExpr;
 extern struct FuncExpr *vis_policy_call(Node *clause, VisStoreTable table, Oid relid,
 										Index scanrelid, List *indextlist);
+extern VisResult *vis_plan_time_result(Node *arg);
 
-/* vis_planner.c: the cost model, in nanoseconds measured by bench/run.sh */
+/* ---------------------------------------------------------------------
+ * The cost model (vis_plancost.c), in nanoseconds measured by bench/run.sh
+ * ---------------------------------------------------------------------
+ */
 #define VIS_COST_DESCENT 2200.0		/* one descent of a btree */
 #define VIS_COST_SEQ_ROW 80.0		/* one row of a sequential scan */
 struct RelOptInfo;
 struct IndexOptInfo;
-extern VisResult *vis_plan_time_result(Node *arg);
+struct Bitmapset;
 extern double vis_plan_share(double members, const char *relname);
 extern bool vis_has_equality(struct RelOptInfo *rel, Oid opfamily, Node *column);
-struct Bitmapset;
 extern struct Bitmapset *vis_rel_attrs(struct RelOptInfo *rel);
 extern bool vis_index_holds(struct IndexOptInfo *index, struct Bitmapset *attrs);
 extern bool vis_index_covers(struct IndexOptInfo *index);
 
-/* vis_rangescan.c */
+/* ---------------------------------------------------------------------
+ * The range scan (vis_rangescan.c), the planner support (vis_planner.c)
+ * and the executor guard (vis_exec.c)
+ * ---------------------------------------------------------------------
+ */
 extern bool vis_enable_rangescan;
 extern void vis_rangescan_init(void);
 struct PlannerInfo;
@@ -466,6 +474,15 @@ extern bool vis_rangescan_offered(struct PlannerInfo *root, struct IndexOptInfo 
 struct Plan;
 extern bool vis_is_rangescan(struct Plan *plan);
 
+extern bool vis_row_shortcut;
+extern uint64 vis_shortcut_scans;
+extern uint64 vis_inline_scans;
+extern void vis_exec_init(void);
+
+/* ---------------------------------------------------------------------
+ * The per-backend cache (vis_cache.c), continued
+ * ---------------------------------------------------------------------
+ */
 extern VisResult *vis_cache_get(int64 principal, bool *kept);
 extern uint64 vis_cache_generation(void);
 extern MemoryContext vis_cache_context(void);

@@ -57,10 +57,6 @@ uint64		vis_inline_scans = 0;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
-/* the store's tables the guard applies to, looked up once; by VisStoreTable */
-static Oid	store_rel[3];
-static const char *const store_relname[3] = {"progress", "enrollments", "users"};
-
 typedef struct PolicyScan
 {
 	ExprState  *guard;			/* principal argument = p; NULL: always */
@@ -81,55 +77,6 @@ typedef struct PolicyScan
 	AttrNumber	max_att;
 } PolicyScan;
 
-static void
-forget_store_rels(Datum arg, Oid relid)
-{
-	int			i;
-
-	for (i = 0; i < lengthof(store_rel); i++)
-		if (relid == InvalidOid || relid == store_rel[i])
-			store_rel[i] = InvalidOid;
-}
-
-/* vis_store_table tells which store table with a guarded policy relid is */
-VisStoreTable
-vis_store_table(Oid relid)
-{
-	int			i;
-
-	for (i = 0; i < lengthof(store_rel); i++)
-	{
-		if (!OidIsValid(store_rel[i]))
-			store_rel[i] = vis_relid(store_relname[i], true);
-		if (OidIsValid(relid) && relid == store_rel[i])
-			return (VisStoreTable) i;
-	}
-	return VIS_STORE_NONE;
-}
-
-/*
- * column_is tells whether node is the scan's Var for column name of relid.
- * An index-only scan's quals read index columns (INDEX_VAR): indextlist
- * maps them back to the table's.
- */
-static bool
-column_is(Node *node, Index scanrelid, List *indextlist, Oid relid, const char *name)
-{
-	Var		   *v = (Var *) node;
-
-	if (node == NULL || !IsA(v, Var) || v->varlevelsup != 0)
-		return false;
-	if (v->varno == INDEX_VAR && indextlist != NIL)
-	{
-		if (v->varattno < 1 || v->varattno > list_length(indextlist))
-			return false;
-		v = (Var *) list_nth_node(TargetEntry, indextlist, v->varattno - 1)->expr;
-		if (!IsA(v, Var))
-			return false;
-	}
-	return v->varno == scanrelid && v->varattno == get_attnum(relid, name);
-}
-
 /*
  * slot_attno returns the attribute number in the scan's slot of node, a
  * bigint column of the scan (of the index, for an index-only scan), or 0
@@ -144,42 +91,6 @@ slot_attno(Node *node, Index scanrelid)
 		v->varattno < 1 || (v->varno != scanrelid && v->varno != INDEX_VAR))
 		return 0;
 	return v->varattno;
-}
-
-/*
- * vis_policy_call returns the policy's predicate when clause is it over this
- * scan's own key columns: lms.can_view_stats(p, user_id, content_id, ...) on
- * progress and enrollments, lms.can_view_user(p, user_id) on users, with a
- * principal argument that reads no column and can be evaluated again freely.
- */
-FuncExpr *
-vis_policy_call(Node *clause, VisStoreTable table, Oid relid, Index scanrelid, List *indextlist)
-{
-	FuncExpr   *f = (FuncExpr *) clause;
-	const char *fname = (table == VIS_STORE_USERS) ? "can_view_user" : "can_view_stats";
-	int			nargs = (table == VIS_STORE_USERS) ? 2 : 4;
-	char	   *name;
-	bool		match;
-	Node	   *principal;
-
-	if (!IsA(f, FuncExpr) || list_length(f->args) != nargs ||
-		get_func_namespace(f->funcid) != get_rel_namespace(relid))
-		return NULL;
-	name = get_func_name(f->funcid);
-	match = name != NULL && strcmp(name, fname) == 0;
-	if (name)
-		pfree(name);
-	if (!match)
-		return NULL;
-	principal = linitial(f->args);
-	if (exprType(principal) != INT8OID || contain_var_clause(principal) ||
-		contain_volatile_functions(principal) || contain_subplans(principal))
-		return NULL;
-	if (!column_is(lsecond(f->args), scanrelid, indextlist, relid, "user_id"))
-		return NULL;
-	if (nargs == 4 && !column_is(lthird(f->args), scanrelid, indextlist, relid, "content_id"))
-		return NULL;
-	return f;
 }
 
 /*
@@ -414,5 +325,4 @@ vis_exec_init(void)
 {
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = vis_executor_start;
-	CacheRegisterRelcacheCallback(forget_store_rels, (Datum) 0);
 }

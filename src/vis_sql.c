@@ -37,6 +37,7 @@ _PG_init(void)
 	vis_settings_init();
 	vis_inval_init();
 	vis_cache_init();
+	vis_policy_init();
 	vis_exec_init();
 	vis_rangescan_init();
 	vis_audit_init();

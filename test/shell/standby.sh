@@ -6,6 +6,7 @@
 . "$(dirname "$0")/common.sh"
 new_db standby_test
 SB="$LMS_TEST_WORK/standby"
+rm -rf "$SB"
 SBPORT=$(free_port $((PGPORT + 1)))
 mkdir -p "$SB"
 chown postgres:postgres "$SB"
