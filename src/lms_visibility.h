@@ -325,6 +325,7 @@ typedef struct VisBitmap
 	uint64		flat_bits;
 } VisBitmap;
 
+/* vis_result.c: the bitmaps, and the results' representation below */
 extern bool vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt);
 extern uint64 vis_bitmap_ids(const VisBitmap *bm, int64 *out);
 
@@ -398,6 +399,8 @@ typedef struct VisResult
 
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 							  VisTenantFn get_tenant, void *arg);
+/* vis_result.c */
+extern void vis_result_finish(VisResult *r, MemoryContext cxt);
 extern char *vis_source_label(VisResult *r, const VisSource *src);
 extern bool vis_rule_adds_users(VisRuleId rule);
 extern bool vis_rule_adds_content(VisRuleId rule);

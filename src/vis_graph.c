@@ -3,7 +3,8 @@
  * vis_graph.c
  *	  The tenant's structure in memory: id sets, the group tree with its
  *	  subgroup closures S*(g) and public connections conn(S), and the
- *	  content tree (sessions of paths, slots of classrooms).
+ *	  content tree (sessions of paths, slots of classrooms).  The bitmaps
+ *	  and the results' representation are in vis_result.c.
  *
  * IDENTIFICATION
  *	  src/vis_graph.c
@@ -128,120 +129,6 @@ bool
 vis_idset_has(VisIdSet *set, int64 id)
 {
 	return set != NULL && idset_lookup(set, id) != NULL;
-}
-
-static void
-bitmap_set(VisBitmap *bm, int64 id, MemoryContext cxt)
-{
-	int64		key = id >> VIS_CHUNK_SHIFT;
-	uint32		h = vis_chunk_hash(key) & bm->mask;
-	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
-	VisBitChunk *c;
-
-	for (;;)
-	{
-		c = &bm->slots[h];
-		if (c->words == NULL)
-		{
-			c->key = key;
-			c->words = MemoryContextAllocZero(cxt, VIS_CHUNK_WORDS * sizeof(uint64));
-			break;
-		}
-		if (c->key == key)
-			break;
-		h = (h + 1) & bm->mask;
-	}
-	c->words[off >> 6] |= UINT64CONST(1) << (off & 63);
-}
-
-/*
- * vis_bitmap_build makes a chunked bitmap of ids when they are dense enough
- * (16 or more per chunk on average, so at most 32 bytes per id, like the
- * hash set), and says whether it did.
- */
-bool
-vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
-{
-	VisIdSet   *chunks;
-	uint32		slots = 4;
-	uint64		i;
-	int64		lo,
-				hi,
-				nkeys;
-
-	bm->mask = 0;
-	bm->slots = NULL;
-	bm->flat = NULL;
-	if (n == 0)
-		return false;
-	chunks = vis_idset_create(CurrentMemoryContext, 64);
-	lo = hi = ids[0];
-	for (i = 0; i < n; i++)
-	{
-		vis_idset_add(chunks, ids[i] >> VIS_CHUNK_SHIFT);
-		lo = Min(lo, ids[i]);
-		hi = Max(hi, ids[i]);
-	}
-	if (n / chunks->members < 16)
-		return false;
-	while (slots < chunks->members * 2)
-		slots *= 2;
-	bm->mask = slots - 1;
-	bm->slots = MemoryContextAllocZero(cxt, slots * sizeof(VisBitChunk));
-	for (i = 0; i < n; i++)
-		bitmap_set(bm, ids[i], cxt);
-
-	/*
-	 * When the chunks lie close together (at most twice as many chunk
-	 * ranges as chunks), the same bits in one array: a test is then one
-	 * load instead of a probe of the chunk table and a load.  The chunks
-	 * stay, for sharing with parallel workers (vis_share.c).
-	 */
-	nkeys = (hi >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT) + 1;
-	if (nkeys <= 2 * (int64) chunks->members)
-	{
-		bm->flat_base = (lo >> VIS_CHUNK_SHIFT) << VIS_CHUNK_SHIFT;
-		bm->flat_bits = (uint64) nkeys << VIS_CHUNK_SHIFT;
-		bm->flat = MemoryContextAllocExtended(cxt, bm->flat_bits / 8, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		for (i = 0; i < n; i++)
-		{
-			uint64		off = (uint64) ids[i] - (uint64) bm->flat_base;
-
-			bm->flat[off >> 6] |= UINT64CONST(1) << (off & 63);
-		}
-	}
-	return true;
-}
-
-/*
- * vis_bitmap_ids writes the ids of a built bitmap into out, in no order,
- * and returns how many there are.
- */
-uint64
-vis_bitmap_ids(const VisBitmap *bm, int64 *out)
-{
-	uint64		n = 0;
-	uint32		s;
-
-	for (s = 0; s <= bm->mask; s++)
-	{
-		const VisBitChunk *c = &bm->slots[s];
-		int			w;
-
-		if (c->words == NULL)
-			continue;
-		for (w = 0; w < VIS_CHUNK_WORDS; w++)
-		{
-			uint64		word = c->words[w];
-
-			while (word != 0)
-			{
-				out[n++] = (c->key << VIS_CHUNK_SHIFT) + w * 64 + pg_rightmost_one_pos64(word);
-				word &= word - 1;
-			}
-		}
-	}
-	return n;
 }
 
 /*

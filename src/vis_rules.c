@@ -931,47 +931,6 @@ drop_foreign_users(VisBuild *b)
 		idset_delete(users, drop.ids[i]);
 }
 
-/* ------------------------------------------------------------------------
- * Dense representations
- * ------------------------------------------------------------------------
- */
-
-/*
- * finish_result adds bitmaps for dense id sets: a membership test is then
- * a bit test, which stays in cache where a large hash set would miss on
- * every probe of a scan in random order.
- */
-static int64 *user_ids(VisResult *r, int *n, bool sorted);
-
-static void
-finish_result(VisResult *r, MemoryContext cxt)
-{
-	grantmap_iterator git;
-	VisGrant   *g;
-	int64	   *ids;
-	int			nu;
-	uint64		n = 0;
-
-	r->nusers = r->users->members;
-	ids = user_ids(r, &nu, false);	/* a bitmap needs no order */
-	vis_bitmap_build(&r->user_bits, ids, nu, cxt);
-	pfree(ids);
-
-	r->any_restricted = false;
-	n = 0;
-	ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
-	grantmap_start_iterate(r->grants, &git);
-	while ((g = grantmap_iterate(r->grants, &git)) != NULL)
-	{
-		if (g->unrestricted)
-			ids[n++] = g->id;
-		else
-			r->any_restricted = true;
-	}
-	vis_bitmap_build(&r->open_bits, ids, n, cxt);
-	pfree(ids);
-}
-
 /*
  * group_scope collects the groups whose rows of lms.groups the principal
  * sees (SPEC.md 6): every group of the tenant for a tenant-wide role, the
@@ -1154,7 +1113,7 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 		r->tenant = NULL;
 		MemoryContextDelete(scratch);
 	}
-	finish_result(r, rescxt);
+	vis_result_finish(r, rescxt);
 	/* a bitmap holds U(p) in a fraction of the hash set's memory */
 	if (witness == NULL && r->user_bits.slots != NULL)
 	{
@@ -1162,136 +1121,6 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 		r->users = NULL;
 	}
 	return r;
-}
-
-/*
- * vis_result_grant returns the grant of content_id in C(p), or NULL.
- */
-VisGrant *
-vis_result_grant(VisResult *r, int64 content_id)
-{
-	return grantmap_lookup(r->grants, content_id);
-}
-
-/*
- * user_ids returns the ids of U(p) in a new array, sorted if asked: from
- * the hash set, or from the bitmap once it alone holds them.
- */
-static int64 *
-user_ids(VisResult *r, int *n, bool sorted)
-{
-	int64	   *ids = palloc(sizeof(int64) * Max(r->nusers, 1));
-
-	*n = 0;
-	if (r->users != NULL)
-	{
-		idset_iterator it;
-		VisIdEntry *e;
-
-		idset_start_iterate(r->users, &it);
-		while ((e = idset_iterate(r->users, &it)) != NULL)
-			ids[(*n)++] = e->id;
-	}
-	else
-		*n = (int) vis_bitmap_ids(&r->user_bits, ids);
-	Assert(*n == r->nusers);
-	if (sorted)
-		vis_sort_ids(ids, *n);
-	return ids;
-}
-
-/*
- * vis_result_user_ids returns the ids of U(p), sorted, in a new array.
- */
-int64 *
-vis_result_user_ids(VisResult *r, int *n)
-{
-	return user_ids(r, n, true);
-}
-
-/*
- * vis_result_content_ids returns the ids of C(p), restricted or not,
- * sorted, in a new array.
- */
-int64 *
-vis_result_content_ids(VisResult *r, int *n)
-{
-	int64	   *ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
-	grantmap_iterator it;
-	VisGrant   *g;
-
-	*n = 0;
-	grantmap_start_iterate(r->grants, &it);
-	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
-		ids[(*n)++] = g->id;
-	vis_sort_ids(ids, *n);
-	return ids;
-}
-
-/*
- * vis_result_grant_sees is the content half of the row rule (vis_result_sees
- * in lms_visibility.h) past the bitmap of unrestricted grants: some grant of
- * the content is unrestricted or lists the context group (a null context
- * never qualifies).
- */
-bool
-vis_result_grant_sees(VisResult *r, int64 content_id, bool has_context, int64 context_id)
-{
-	VisGrant   *g = grantmap_lookup(r->grants, content_id);
-	int			i;
-
-	if (g == NULL)
-		return false;
-	if (g->unrestricted)
-		return true;
-	if (!has_context)
-		return false;
-	for (i = 0; i < g->nctx; i++)
-		if (idset_lookup(g->ctx[i], context_id) != NULL)
-			return true;
-	return false;
-}
-
-/*
- * vis_result_ranges returns the ids of U(p) or C(p) (the side) as
- * runs of consecutive ids, n pairs (lo, hi) in id order: what the range
- * scan of vis_rangescan.c reads an index by.  Built once per result, in its
- * context.
- */
-const int64 *
-vis_result_ranges(VisResult *r, VisSide side, int *n)
-{
-	int			k = (side == VIS_SIDE_USERS) ? 0 : 1;
-
-	Assert(side == VIS_SIDE_USERS || side == VIS_SIDE_CONTENT);
-	if (r->ranges[k] == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(r->cxt);
-		int			nids;
-		int64	   *ids = (side == VIS_SIDE_USERS) ? vis_result_user_ids(r, &nids) :
-			vis_result_content_ids(r, &nids);
-		int64	   *ranges = palloc(sizeof(int64) * 2 * Max(nids, 1));
-		int			nranges = 0;
-		int			i;
-
-		for (i = 0; i < nids; i++)
-		{
-			if (nranges > 0 && ids[i] == ranges[2 * nranges - 1] + 1)
-				ranges[2 * nranges - 1] = ids[i];
-			else if (nranges == 0 || ids[i] != ranges[2 * nranges - 1])
-			{
-				ranges[2 * nranges] = ids[i];
-				ranges[2 * nranges + 1] = ids[i];
-				nranges++;
-			}
-		}
-		pfree(ids);
-		r->nranges[k] = nranges;
-		r->ranges[k] = repalloc(ranges, sizeof(int64) * 2 * Max(nranges, 1));
-		MemoryContextSwitchTo(old);
-	}
-	*n = r->nranges[k];
-	return r->ranges[k];
 }
 
 /* vis_rule_adds_users tells whether the rule adds users to U(p) (4.1) */

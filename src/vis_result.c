@@ -1,0 +1,300 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_result.c
+ *	  The representation of a principal's result: U(p) as a hash set and a
+ *	  chunked bitmap, C(p) as a map of grants and a bitmap of the
+ *	  unrestricted ones, their sorted ids and runs, and the tests the row
+ *	  rule makes of them (the inline ones are in lms_visibility.h).
+ *
+ * IDENTIFICATION
+ *	  src/vis_result.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "lms_visibility.h"
+
+static int64 *user_ids(VisResult *r, int *n, bool sorted);
+
+/* bitmap_set sets the bit of id, adding its chunk when it has none */
+static void
+bitmap_set(VisBitmap *bm, int64 id, MemoryContext cxt)
+{
+	int64		key = id >> VIS_CHUNK_SHIFT;
+	uint32		h = vis_chunk_hash(key) & bm->mask;
+	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
+	VisBitChunk *c;
+
+	for (;;)
+	{
+		c = &bm->slots[h];
+		if (c->words == NULL)
+		{
+			c->key = key;
+			c->words = MemoryContextAllocZero(cxt, VIS_CHUNK_WORDS * sizeof(uint64));
+			break;
+		}
+		if (c->key == key)
+			break;
+		h = (h + 1) & bm->mask;
+	}
+	c->words[off >> 6] |= UINT64CONST(1) << (off & 63);
+}
+
+/*
+ * vis_bitmap_build makes a chunked bitmap of ids when they are dense enough
+ * (16 or more per chunk on average, so at most 32 bytes per id, like the
+ * hash set), and says whether it did.
+ */
+bool
+vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
+{
+	VisIdSet   *chunks;
+	uint32		slots = 4;
+	uint64		i;
+	int64		lo,
+				hi,
+				nkeys;
+
+	bm->mask = 0;
+	bm->slots = NULL;
+	bm->flat = NULL;
+	if (n == 0)
+		return false;
+	chunks = vis_idset_create(CurrentMemoryContext, 64);
+	lo = hi = ids[0];
+	for (i = 0; i < n; i++)
+	{
+		vis_idset_add(chunks, ids[i] >> VIS_CHUNK_SHIFT);
+		lo = Min(lo, ids[i]);
+		hi = Max(hi, ids[i]);
+	}
+	if (n / chunks->members < 16)
+		return false;
+	while (slots < chunks->members * 2)
+		slots *= 2;
+	bm->mask = slots - 1;
+	bm->slots = MemoryContextAllocZero(cxt, slots * sizeof(VisBitChunk));
+	for (i = 0; i < n; i++)
+		bitmap_set(bm, ids[i], cxt);
+
+	/*
+	 * When the chunks lie close together (at most twice as many chunk
+	 * ranges as chunks), the same bits in one array: a test is then one
+	 * load instead of a probe of the chunk table and a load.  The chunks
+	 * stay, for sharing with parallel workers (vis_share.c).
+	 */
+	nkeys = (hi >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT) + 1;
+	if (nkeys <= 2 * (int64) chunks->members)
+	{
+		bm->flat_base = (lo >> VIS_CHUNK_SHIFT) << VIS_CHUNK_SHIFT;
+		bm->flat_bits = (uint64) nkeys << VIS_CHUNK_SHIFT;
+		bm->flat = MemoryContextAllocExtended(cxt, bm->flat_bits / 8, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		for (i = 0; i < n; i++)
+		{
+			uint64		off = (uint64) ids[i] - (uint64) bm->flat_base;
+
+			bm->flat[off >> 6] |= UINT64CONST(1) << (off & 63);
+		}
+	}
+	return true;
+}
+
+/*
+ * vis_bitmap_ids writes the ids of a built bitmap into out, in no order,
+ * and returns how many there are.
+ */
+uint64
+vis_bitmap_ids(const VisBitmap *bm, int64 *out)
+{
+	uint64		n = 0;
+	uint32		s;
+
+	for (s = 0; s <= bm->mask; s++)
+	{
+		const VisBitChunk *c = &bm->slots[s];
+		int			w;
+
+		if (c->words == NULL)
+			continue;
+		for (w = 0; w < VIS_CHUNK_WORDS; w++)
+		{
+			uint64		word = c->words[w];
+
+			while (word != 0)
+			{
+				out[n++] = (c->key << VIS_CHUNK_SHIFT) + w * 64 + pg_rightmost_one_pos64(word);
+				word &= word - 1;
+			}
+		}
+	}
+	return n;
+}
+
+/*
+ * vis_result_finish adds bitmaps for dense id sets: a membership test is then
+ * a bit test, which stays in cache where a large hash set would miss on
+ * every probe of a scan in random order.
+ */
+void
+vis_result_finish(VisResult *r, MemoryContext cxt)
+{
+	grantmap_iterator git;
+	VisGrant   *g;
+	int64	   *ids;
+	int			nu;
+	uint64		n = 0;
+
+	r->nusers = r->users->members;
+	ids = user_ids(r, &nu, false);	/* a bitmap needs no order */
+	vis_bitmap_build(&r->user_bits, ids, nu, cxt);
+	pfree(ids);
+
+	r->any_restricted = false;
+	n = 0;
+	ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
+	grantmap_start_iterate(r->grants, &git);
+	while ((g = grantmap_iterate(r->grants, &git)) != NULL)
+	{
+		if (g->unrestricted)
+			ids[n++] = g->id;
+		else
+			r->any_restricted = true;
+	}
+	vis_bitmap_build(&r->open_bits, ids, n, cxt);
+	pfree(ids);
+}
+
+/*
+ * vis_result_grant returns the grant of content_id in C(p), or NULL.
+ */
+VisGrant *
+vis_result_grant(VisResult *r, int64 content_id)
+{
+	return grantmap_lookup(r->grants, content_id);
+}
+
+/*
+ * user_ids returns the ids of U(p) in a new array, sorted if asked: from
+ * the hash set, or from the bitmap once it alone holds them.
+ */
+static int64 *
+user_ids(VisResult *r, int *n, bool sorted)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(r->nusers, 1));
+
+	*n = 0;
+	if (r->users != NULL)
+	{
+		idset_iterator it;
+		VisIdEntry *e;
+
+		idset_start_iterate(r->users, &it);
+		while ((e = idset_iterate(r->users, &it)) != NULL)
+			ids[(*n)++] = e->id;
+	}
+	else
+		*n = (int) vis_bitmap_ids(&r->user_bits, ids);
+	Assert(*n == r->nusers);
+	if (sorted)
+		vis_sort_ids(ids, *n);
+	return ids;
+}
+
+/*
+ * vis_result_user_ids returns the ids of U(p), sorted, in a new array.
+ */
+int64 *
+vis_result_user_ids(VisResult *r, int *n)
+{
+	return user_ids(r, n, true);
+}
+
+/*
+ * vis_result_content_ids returns the ids of C(p), restricted or not,
+ * sorted, in a new array.
+ */
+int64 *
+vis_result_content_ids(VisResult *r, int *n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
+	grantmap_iterator it;
+	VisGrant   *g;
+
+	*n = 0;
+	grantmap_start_iterate(r->grants, &it);
+	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+		ids[(*n)++] = g->id;
+	vis_sort_ids(ids, *n);
+	return ids;
+}
+
+/*
+ * vis_result_grant_sees is the content half of the row rule (vis_result_sees
+ * in lms_visibility.h) past the bitmap of unrestricted grants: some grant of
+ * the content is unrestricted or lists the context group (a null context
+ * never qualifies).
+ */
+bool
+vis_result_grant_sees(VisResult *r, int64 content_id, bool has_context, int64 context_id)
+{
+	VisGrant   *g = grantmap_lookup(r->grants, content_id);
+	int			i;
+
+	if (g == NULL)
+		return false;
+	if (g->unrestricted)
+		return true;
+	if (!has_context)
+		return false;
+	for (i = 0; i < g->nctx; i++)
+		if (idset_lookup(g->ctx[i], context_id) != NULL)
+			return true;
+	return false;
+}
+
+/*
+ * vis_result_ranges returns the ids of U(p) or C(p) (the side) as
+ * runs of consecutive ids, n pairs (lo, hi) in id order: what the range
+ * scan of vis_rangescan.c reads an index by.  Built once per result, in its
+ * context.
+ */
+const int64 *
+vis_result_ranges(VisResult *r, VisSide side, int *n)
+{
+	int			k = (side == VIS_SIDE_USERS) ? 0 : 1;
+
+	Assert(side == VIS_SIDE_USERS || side == VIS_SIDE_CONTENT);
+	if (r->ranges[k] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(r->cxt);
+		int			nids;
+		int64	   *ids = (side == VIS_SIDE_USERS) ? vis_result_user_ids(r, &nids) :
+			vis_result_content_ids(r, &nids);
+		int64	   *ranges = palloc(sizeof(int64) * 2 * Max(nids, 1));
+		int			nranges = 0;
+		int			i;
+
+		for (i = 0; i < nids; i++)
+		{
+			if (nranges > 0 && ids[i] == ranges[2 * nranges - 1] + 1)
+				ranges[2 * nranges - 1] = ids[i];
+			else if (nranges == 0 || ids[i] != ranges[2 * nranges - 1])
+			{
+				ranges[2 * nranges] = ids[i];
+				ranges[2 * nranges + 1] = ids[i];
+				nranges++;
+			}
+		}
+		pfree(ids);
+		r->nranges[k] = nranges;
+		r->ranges[k] = repalloc(ranges, sizeof(int64) * 2 * Max(nranges, 1));
+		MemoryContextSwitchTo(old);
+	}
+	*n = r->nranges[k];
+	return r->ranges[k];
+}
+
