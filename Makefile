@@ -29,6 +29,7 @@ REGRESS = constraints principal plans accountability upgrade
 REGRESS_OPTS = --inputdir=.
 ISOLATION = revocation invalidation team_writes
 ISOLATION_OPTS = --load-extension=lms_visibility
+TAP_TESTS = 1
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 

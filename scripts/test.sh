@@ -3,6 +3,7 @@
 # clusters it starts and stops itself, and prints one summary line.
 #   pg_regress   sql/ + expected/         exact output: errors, plans, upgrades
 #   isolation    specs/ + expected/       two sessions at once (SPEC.md 7)
+#   TAP          t/*.pl                   clusters of their own (PostgreSQL::Test::Cluster)
 #   pgTAP        test/*.sql via pg_prove  behaviour, as real SQL roles
 #   shell        test/shell/*.sh          hot standby, pg_dump/restore, ...
 # Then the SQL suites once more (pg_regress, isolation, pgTAP) and the hot
@@ -19,7 +20,7 @@ set -e
 # test/shell/bi_drivers.sh; debhelper, dpkg-dev and
 # postgresql-server-dev-all (pg_buildext) for test/shell/package.sh
 ensure_packages pgbouncer debhelper dpkg-dev postgresql-server-dev-all valgrind \
-	libpostgresql-jdbc-java odbc-postgresql unixodbc python3-pyodbc
+	libpostgresql-jdbc-java odbc-postgresql unixodbc python3-pyodbc libipc-run-perl
 [ "${LMS_MEMCHECK:-0}" = 1 ] || build_install
 [ "${LMS_MEMCHECK:-0}" = 1 ] || echo "   (built and installed at ${SECONDS}s)"
 set +e
@@ -54,7 +55,20 @@ record() {
 # pg_regress + isolation and pgTAP use different databases and roles: under
 # valgrind they run side by side (two cores), otherwise one after the other
 echo "== pg_regress and isolation tests (make installcheck), pgTAP tests (pg_prove)"
-installcheck() { make -s PG_CONFIG="$PGBIN/pg_config" installcheck >"$WORK/installcheck.log" 2>&1; }
+# make installcheck runs pg_regress and the isolation specs against the
+# primary, and the TAP tests (which start clusters of their own, and so run
+# as postgres) in a copy of the tree postgres owns; under valgrind, the TAP
+# tests are left out (TAP_TESTS=)
+installcheck() {
+	local tap=()
+	[ "${LMS_MEMCHECK:-0}" = 1 ] && tap=(TAP_TESTS=)
+	rm -rf "$WORK/tree"
+	mkdir -p "$WORK/tree"
+	cp -r Makefile lms_visibility.control lms_visibility--*.sql sql expected specs t sample "$WORK/tree/"
+	chown -R postgres:postgres "$WORK/tree"
+	runuser -u postgres -- env PATH="$PGBIN:$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" \
+		make -s -C "$WORK/tree" PG_CONFIG="$PGBIN/pg_config" "${tap[@]}" installcheck >"$WORK/installcheck.log" 2>&1
+}
 if [ "${LMS_MEMCHECK:-0}" = 1 ]; then installcheck & installcheck_pid=$!; else installcheck; rc=$?; fi
 createdb lms_tap
 psql -X -q -d lms_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION lms_visibility;"
@@ -62,14 +76,16 @@ pg_prove -d lms_tap "${TAP_VARS[@]}" --failures test/*.sql >"$WORK/prove.log" 2>
 tap_rc=$?
 if [ "${LMS_MEMCHECK:-0}" = 1 ]; then wait $installcheck_pid; rc=$?; fi
 
-grep -E '^(ok|not ok|test |     )|tests? (passed|failed)|^#' "$WORK/installcheck.log" | sed 's/^/   /'
+grep -E '^(ok|not ok|test |     )|tests? (passed|failed)|^#|^t/|^Files=|^Result' "$WORK/installcheck.log" | sed 's/^/   /'
 if [ $rc != 0 ]; then
-	[ -f regression.diffs ] && head -150 regression.diffs
-	[ -f output_iso/regression.diffs ] && head -150 output_iso/regression.diffs
+	[ -f "$WORK/tree/regression.diffs" ] && head -150 "$WORK/tree/regression.diffs"
+	[ -f "$WORK/tree/output_iso/regression.diffs" ] && head -150 "$WORK/tree/output_iso/regression.diffs"
+	for f in "$WORK"/tree/tmp_check/log/regress_log_*; do [ -f "$f" ] && grep -E 'not ok|error' "$f" | head -20; done
 fi
-record "pg_regress + isolation" $rc \
-	"$(grep -cE '^(ok|test) .*(\.\.\. ok|ok +[0-9]+ ms)' "$WORK/installcheck.log")" \
-	"$(grep -cE 'FAILED|failed \(' "$WORK/installcheck.log")"
+record "pg_regress + isolation + TAP (make installcheck)" $rc \
+	"$(($(grep -cE '^(ok|test) .*(\.\.\. ok|ok +[0-9]+ ms)' "$WORK/installcheck.log") + \
+		$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/installcheck.log" | awk '{s += $1} END {print s + 0}')))" \
+	"$(grep -cE 'FAILED|failed \(|^Result: FAIL' "$WORK/installcheck.log")"
 
 cat "$WORK/prove.log"
 tap_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/prove.log")
@@ -80,7 +96,7 @@ record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed)
 # replayed from WAL, a path of its own): the others time pgbench runs,
 # measure memory, or drive clients and packages through the same SQL
 SHELL_TESTS="test/shell/standby.sh"
-[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/oid_reuse.sh test/shell/faults.sh test/shell/soak.sh test/shell/dump_restore.sh test/shell/concurrency.sh test/shell/memory.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/package.sh"
+[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/faults.sh test/shell/soak.sh test/shell/dump_restore.sh test/shell/concurrency.sh test/shell/memory.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/package.sh"
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
 	echo "== $t"
