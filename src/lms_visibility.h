@@ -280,15 +280,45 @@ typedef struct VisSource
 	int64		object;			/* group, slot, session or content; 0 = none */
 } VisSource;
 
-/* What explain_visibility asks the engine to record */
+/* How a grant came about, for explain_visibility */
+typedef enum VisVia
+{
+	VIA_TENANT,					/* everything of the tenant */
+	VIA_MEMBER,					/* member of group <object> */
+	VIA_MANAGED,				/* managed through manager <object> */
+	VIA_REGISTERED,				/* registered in slot <object> */
+	VIA_PLAYED,					/* played session <object> */
+	VIA_SELF,					/* own results */
+	VIA_DIRECT,					/* the content itself */
+	VIA_OWNED,					/* owned by group <object> */
+	VIA_SESSION_OF,				/* a session of path <object> */
+	VIA_SLOT_OF,				/* a slot of classroom <object> */
+	VIA_CATALOG,				/* a course in the catalog of group <object> */
+	VIA_LEGACY,					/* legacy group enrolment of group <object> */
+	VIA_ASSIGNED				/* assigned to a learner by group <object> */
+} VisVia;
+
+/* Why a user or a grant was added: the role (rule and object), and how */
+typedef struct VisWhy
+{
+	VisSource	src;
+	VisVia		via;
+	int64		object;			/* the group, manager or content of via */
+} VisWhy;
+
+/*
+ * What explain_visibility asks the engine to record: the reasons (rule,
+ * object and how) for one user and one content item; vis_explain.c writes
+ * the sentences.
+ */
 typedef struct VisWitness
 {
 	int64		user_id;
 	int64		content_id;
 	int64		context_id;		/* 0 = null context */
-	List	   *user_reasons;	/* char * */
-	List	   *content_reasons;	/* char *, unrestricted grants */
-	List	   *restricted_reasons; /* char *, parallel to restricted_sets */
+	List	   *user_reasons;	/* VisWhy * */
+	List	   *content_reasons;	/* VisWhy *, unrestricted grants */
+	List	   *restricted_reasons; /* VisWhy *, parallel to restricted_sets */
 	List	   *restricted_sets;	/* VisIdSet * */
 } VisWitness;
 

@@ -44,6 +44,69 @@ join(List *strings, const char *sep)
 	return buf.data;
 }
 
+/* via_text says how a role granted: the middle of a reason's sentence */
+static char *
+via_text(VisResult *r, const VisWhy *why)
+{
+	VisTenant  *t = r->tenant;
+	int64		object = why->object;
+
+	switch (why->via)
+	{
+		case VIA_TENANT:
+			return psprintf("everyone and everything of tenant " INT64_FORMAT, r->tenant_id);
+		case VIA_MEMBER:
+			if (why->src.object == object)
+				return psprintf("member of %s", vis_group_label(t, object));
+			return psprintf("member of %s, a subgroup of %s", vis_group_label(t, object),
+							vis_group_label(t, why->src.object));
+		case VIA_MANAGED:
+			if (object == r->principal)
+				return pstrdup("managed directly");
+			return psprintf("managed through manager " INT64_FORMAT, object);
+		case VIA_REGISTERED:
+			return psprintf("registered in %s", vis_content_label(t, object));
+		case VIA_PLAYED:
+			return psprintf("played %s", vis_content_label(t, object));
+		case VIA_SELF:
+			return pstrdup("own results only");
+		case VIA_DIRECT:
+			return pstrdup("the content itself");
+		case VIA_OWNED:
+			return psprintf("owned by %s", vis_group_label(t, object));
+		case VIA_SESSION_OF:
+			return psprintf("a session of %s", vis_content_label(t, object));
+		case VIA_SLOT_OF:
+			return psprintf("a slot of %s", vis_content_label(t, object));
+		case VIA_CATALOG:
+			return psprintf("a course in the catalog of %s", vis_group_label(t, object));
+		case VIA_LEGACY:
+			return psprintf("legacy group enrolment of %s", vis_group_label(t, object));
+		case VIA_ASSIGNED:
+			return psprintf("assigned to a learner by %s", vis_group_label(t, object));
+	}
+	return pstrdup("");
+}
+
+/* why_text writes one reason: "<role>: <how>" */
+static char *
+why_text(VisResult *r, const VisWhy *why)
+{
+	return psprintf("%s: %s", vis_source_label(r, &why->src), via_text(r, why));
+}
+
+/* why_texts returns the sentences of a list of VisWhy */
+static List *
+why_texts(VisResult *r, List *whys)
+{
+	List	   *texts = NIL;
+	ListCell   *lc;
+
+	foreach(lc, whys)
+		texts = lappend(texts, why_text(r, lfirst(lc)));
+	return texts;
+}
+
 /* roles_held lists the principal's roles that the filter accepts */
 static char *
 roles_held(VisResult *r, bool for_users)
@@ -254,7 +317,7 @@ vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
 	/* user */
 	user_ok = vis_idset_has(r->users, user_id);
 	if (user_ok)
-		rows = lappend(rows, row("user", true, join(w.user_reasons, "; ")));
+		rows = lappend(rows, row("user", true, join(why_texts(r, w.user_reasons), "; ")));
 	else if (!user_in_tenant(user_id, r->tenant_id))
 		rows = lappend(rows, row("user", false,
 								 psprintf("user " INT64_FORMAT " is not a user of tenant " INT64_FORMAT,
@@ -272,11 +335,11 @@ vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
 	g = vis_result_grant(r, content_id);
 	content_ok = g != NULL;
 	if (g && g->unrestricted)
-		rows = lappend(rows, row("content", true, join(w.content_reasons, "; ")));
+		rows = lappend(rows, row("content", true, join(why_texts(r, w.content_reasons), "; ")));
 	else if (g)
 		rows = lappend(rows, row("content", true,
 								 psprintf("restricted to context groups, by extended visibility: %s",
-										  join(w.restricted_reasons, "; "))));
+										  join(why_texts(r, w.restricted_reasons), "; "))));
 	else
 		rows = lappend(rows, row("content", false, content_denial(r, content_id)));
 
@@ -304,10 +367,10 @@ vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
 				rows = lappend(rows, row("context", true,
 										 psprintf("%s is allowed by %s",
 												  vis_group_label(r->tenant, context_id),
-												  (char *) lfirst(rc))));
+												  why_text(r, lfirst(rc)))));
 				break;
 			}
-			allowed = lappend(allowed, lfirst(rc));
+			allowed = lappend(allowed, why_text(r, lfirst(rc)));
 		}
 		if (!context_ok)
 			rows = lappend(rows, row("context", false,

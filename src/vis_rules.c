@@ -18,23 +18,6 @@
 
 #include "lms_visibility.h"
 
-/* How a grant came about, for explain_visibility */
-typedef enum VisVia
-{
-	VIA_TENANT,					/* everything of the tenant */
-	VIA_MEMBER,					/* member of group <object> */
-	VIA_MANAGED,				/* managed through manager <object> */
-	VIA_REGISTERED,				/* registered in slot <object> */
-	VIA_PLAYED,					/* played session <object> */
-	VIA_SELF,					/* own results */
-	VIA_DIRECT,					/* the content itself */
-	VIA_OWNED,					/* owned by group <object> */
-	VIA_SESSION_OF,				/* a session of path <object> */
-	VIA_SLOT_OF,				/* a slot of classroom <object> */
-	VIA_CATALOG,				/* a course in the catalog of group <object> */
-	VIA_LEGACY,					/* legacy group enrolment of group <object> */
-	VIA_ASSIGNED				/* assigned to a learner by group <object> */
-} VisVia;
 
 typedef struct VisBuild
 {
@@ -82,50 +65,16 @@ typedef struct VisRule
  * ------------------------------------------------------------------------
  */
 
-static char *
-via_text(VisBuild *b, VisVia via, int64 object)
-{
-	switch (via)
-	{
-		case VIA_TENANT:
-			return psprintf("everyone and everything of tenant " INT64_FORMAT, b->t->tenant_id);
-		case VIA_MEMBER:
-			if (b->src->object == object)
-				return psprintf("member of %s", vis_group_label(b->t, object));
-			return psprintf("member of %s, a subgroup of %s", vis_group_label(b->t, object),
-							vis_group_label(b->t, b->src->object));
-		case VIA_MANAGED:
-			if (object == b->r->principal)
-				return pstrdup("managed directly");
-			return psprintf("managed through manager " INT64_FORMAT, object);
-		case VIA_REGISTERED:
-			return psprintf("registered in %s", vis_content_label(b->t, object));
-		case VIA_PLAYED:
-			return psprintf("played %s", vis_content_label(b->t, object));
-		case VIA_SELF:
-			return pstrdup("own results only");
-		case VIA_DIRECT:
-			return pstrdup("the content itself");
-		case VIA_OWNED:
-			return psprintf("owned by %s", vis_group_label(b->t, object));
-		case VIA_SESSION_OF:
-			return psprintf("a session of %s", vis_content_label(b->t, object));
-		case VIA_SLOT_OF:
-			return psprintf("a slot of %s", vis_content_label(b->t, object));
-		case VIA_CATALOG:
-			return psprintf("a course in the catalog of %s", vis_group_label(b->t, object));
-		case VIA_LEGACY:
-			return psprintf("legacy group enrolment of %s", vis_group_label(b->t, object));
-		case VIA_ASSIGNED:
-			return psprintf("assigned to a learner by %s", vis_group_label(b->t, object));
-	}
-	return pstrdup("");
-}
-
-static char *
+/* reason records for explain_visibility which role granted, and how */
+static VisWhy *
 reason(VisBuild *b, VisVia via, int64 object)
 {
-	return psprintf("%s: %s", vis_source_label(b->r, b->src), via_text(b, via, object));
+	VisWhy	   *why = palloc(sizeof(VisWhy));
+
+	why->src = *b->src;
+	why->via = via;
+	why->object = object;
+	return why;
 }
 
 /* add_user adds uid to U(p), recording why when explain asks about uid. */
