@@ -4,6 +4,7 @@ EXTENSION = lms_visibility
 MODULE_big = lms_visibility
 OBJS = \
 	src/vis_inval.o \
+	src/vis_citus.o \
 	src/vis_load.o \
 	src/vis_graph.o \
 	src/vis_rules.o \

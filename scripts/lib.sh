@@ -147,3 +147,47 @@ free_port() {
 	while (echo >/dev/tcp/127.0.0.1/$p) 2>/dev/null; do p=$((p + 1)); done
 	echo $p
 }
+
+# ensure_citus: Citus for the server, built from the vendored source
+# (../shared/vendor, or LMS_CITUS_VENDOR) and installed when citus.so is not
+# installed yet; later runs on the machine skip the build.  Returns 1 with
+# CITUS_MISSING set when there is neither, 2 when the build fails.
+ensure_citus() {
+	local src="" d b=/var/cache/lms_visibility/citus
+	[ -f "$("$PGBIN/pg_config" --pkglibdir)/citus.so" ] && return 0
+	for d in "${LMS_CITUS_VENDOR:-}" "$PWD/../shared/vendor" /work/shared/vendor; do
+		if [ -n "$d" ] && [ -f "$d/citus-13.2.2.tar.gz" ]; then src=$d; break; fi
+	done
+	if [ -z "$src" ]; then
+		CITUS_MISSING="Citus is not installed and its vendored source (../shared/vendor/citus-13.2.2.tar.gz) is not here"
+		return 1
+	fi
+	echo "== building Citus 13.2.2 from $src (once per machine)"
+	ensure_packages liblz4-dev libzstd-dev libkrb5-dev
+	rm -rf "$b" && mkdir -p "$b"
+	tar xzf "$src/citus-13.2.2.tar.gz" -C "$b"
+	if ! (cd "$b/citus-13.2.2" && patch -p1 -s <"$src/citus-13.2.2-pg15.20.patch" &&
+		./configure --without-libcurl PG_CONFIG="$PGBIN/pg_config" >"$b/configure.log" 2>&1 &&
+		make -j2 >"$b/make.log" 2>&1 && make install >"$b/install.log" 2>&1); then
+		CITUS_MISSING="the Citus build failed: see $b"
+		return 2
+	fi
+}
+
+# citus_cluster DIR PORTBASE DB: a coordinator (DIR/n0, PORTBASE) and two
+# workers (DIR/n1, DIR/n2) with Citus, database DB on each, the workers
+# added; the environment is left pointing at the coordinator
+citus_cluster() {
+	local dir=$1 base=$2 db=$3 n
+	for n in 0 1 2; do
+		start_cluster "$dir/n$n" $((base + n)) "shared_preload_libraries = 'citus,lms_visibility'
+max_worker_processes = 16
+log_min_messages = warning
+log_min_error_statement = error"
+		createdb "$db"
+		psql -X -q -d "$db" -c "CREATE EXTENSION citus"
+	done
+	export PGHOST=$dir/n0 PGPORT=$base
+	psql -X -q -o /dev/null -d "$db" -c "SELECT citus_set_coordinator_host('127.0.0.1', $base)" \
+		-c "SELECT citus_add_node('127.0.0.1', $((base + 1)))" -c "SELECT citus_add_node('127.0.0.1', $((base + 2)))"
+}

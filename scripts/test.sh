@@ -5,7 +5,7 @@
 #   isolation    specs/ + expected/       two sessions at once (SPEC.md 7)
 #   TAP          t/*.pl                   clusters of their own (PostgreSQL::Test::Cluster)
 #   pgTAP        test/*.sql via pg_prove  behaviour, as real SQL roles
-#   shell        test/shell/*.sh          hot standby, pg_dump/restore, ...
+#   shell        test/shell/*.sh          hot standby, Citus cluster, ...
 # Then the SQL suites once more (pg_regress, isolation, pgTAP) and the hot
 # standby test against servers running under valgrind memcheck
 # (LMS_MEMCHECK=1): any report with a frame in this extension, or a crashed
@@ -96,13 +96,17 @@ record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed)
 # replayed from WAL, a path of its own): the others time pgbench runs,
 # measure memory, or drive clients and packages through the same SQL
 SHELL_TESTS="test/shell/standby.sh"
-[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/faults.sh test/shell/soak.sh test/shell/concurrency.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/package.sh"
+[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/faults.sh test/shell/soak.sh test/shell/concurrency.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/citus.sh test/shell/package.sh"
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
 	echo "== $t"
 	bash "$t" >"$WORK/shell.log" 2>&1
 	rc=$?
 	sed 's/^/   /' "$WORK/shell.log" | tail -40
+	if [ $rc = 0 ] && grep -q '^# SKIP' "$WORK/shell.log"; then
+		echo "skip - $t: $(sed -n 's/^# SKIP //p' "$WORK/shell.log" | head -1)"
+		continue
+	fi
 	record "$t" $rc "$(grep -c '^ok ' "$WORK/shell.log")" "$(grep -c '^not ok ' "$WORK/shell.log")"
 done
 

@@ -41,6 +41,8 @@ ALTER EXTENSION lms_visibility UPDATE TO '0.3.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 ALTER EXTENSION lms_visibility UPDATE TO '0.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+ALTER EXTENSION lms_visibility UPDATE TO '0.5.0';
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 -- the same rows, and the same answers both ways
 SELECT * FROM before_digests EXCEPT SELECT * FROM digests;
 (SELECT * FROM before_answers EXCEPT ALL SELECT * FROM answers)
@@ -80,6 +82,14 @@ DROP EXTENSION lms_visibility;
 CREATE EXTENSION lms_visibility VERSION '0.3.0';
 ALTER EXTENSION lms_visibility UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+DROP EXTENSION lms_visibility;
+CREATE EXTENSION lms_visibility VERSION '0.4.0';
+ALTER EXTENSION lms_visibility UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+-- 0.5.0: without Citus the store is not distributed, and lms.distribute()
+-- says what it needs
+SELECT lms._distributed(), lms._principal_arg();
+SELECT lms.distribute();
 DROP EXTENSION lms_visibility;
 CREATE EXTENSION lms_visibility;
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';

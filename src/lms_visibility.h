@@ -17,6 +17,8 @@
 #include "access/attnum.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
+#include "nodes/plannodes.h"
+#include "utils/relcache.h"
 #include "utils/snapshot.h"
 
 /* ---------------------------------------------------------------------
@@ -160,6 +162,28 @@ extern double vis_reltuples(const char *relname);
 extern bool vis_fetch_one(const char *relname, const char *indexname, int64 key,
 						  int natts, const char *const *attnames,
 						  Snapshot snapshot, Datum *values, bool *nulls);
+
+/* ---------------------------------------------------------------------
+ * Citus (vis_citus.c): a store relation's shards on this node
+ * ---------------------------------------------------------------------
+ */
+#define VIS_MAX_PARTS 64
+#define VIS_CITUS_REFERENCE 'n'	/* pg_dist_partition.partmethod */
+
+typedef struct VisParts
+{
+	char		method;			/* 0: not a Citus table */
+	int			nparts;
+	Oid			relids[VIS_MAX_PARTS];
+	int64		shardids[VIS_MAX_PARTS];
+} VisParts;
+
+extern bool vis_citus_loaded(void);
+extern bool vis_citus_parts(Oid relid, VisParts *parts);
+extern void vis_citus_forget(Oid relid);
+extern const char *vis_store_relname(Relation rel);
+extern void vis_citus_check_statement(PlannedStmt *stmt);
+extern void vis_citus_init(void);
 
 /* ---------------------------------------------------------------------
  * The visibility engine (vis_graph.c, vis_rules.c)
@@ -591,6 +615,7 @@ extern uint64 vis_cache_epoch;
 extern char *vis_principal_setting;
 extern bool vis_allow_session_principal;
 extern void vis_principal_setting_defined(void);
+extern bool vis_principal_transaction_scoped(void);
 
 /* vis_settings.c: every setting */
 extern void vis_settings_init(void);

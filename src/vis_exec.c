@@ -301,6 +301,9 @@ vis_executor_start(QueryDesc *queryDesc, int eflags)
 	ListCell   *lc;
 	MemoryContext old;
 
+	/* before Citus's executor starts sending the statement to other nodes */
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		vis_citus_check_statement(queryDesc->plannedstmt);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else

@@ -386,7 +386,7 @@ lms_invalidate_rows(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("function lms._invalidate_rows() must be fired AFTER FOR EACH ROW")));
-	facts = vis_store_facts_of(RelationGetRelationName(td->tg_relation));
+	facts = vis_store_facts_of(vis_store_relname(td->tg_relation));
 	if (facts == NULL)
 	{
 		send_flush();

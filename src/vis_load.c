@@ -24,6 +24,7 @@
 #include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -33,11 +34,13 @@
 
 /*
  * vis_relid returns the OID of relation relname of the store.  This is the
- * one place that decides where the store's relations are: a deployment that
- * keeps them elsewhere changes this function only.
+ * one place that decides where the store's relations are: on a node of a
+ * Citus cluster, a reference table's rows are in this node's shard of it
+ * (a distributed table's, in several: see scan_info).  logical_relid is
+ * the relation the extension created.
  */
-Oid
-vis_relid(const char *relname, bool missing_ok)
+static Oid
+logical_relid(const char *relname, bool missing_ok)
 {
 	Oid			nsp = get_namespace_oid("lms", missing_ok);
 	Oid			relid = InvalidOid;
@@ -49,6 +52,18 @@ vis_relid(const char *relname, bool missing_ok)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"lms.%s\" does not exist", relname),
 				 errhint("Is the extension lms_visibility installed?")));
+	return relid;
+}
+
+Oid
+vis_relid(const char *relname, bool missing_ok)
+{
+	Oid			relid = logical_relid(relname, missing_ok);
+	VisParts	parts;
+
+	if (vis_citus_parts(relid, &parts) && parts.method == VIS_CITUS_REFERENCE &&
+		parts.nparts == 1)
+		return parts.relids[0];
 	return relid;
 }
 
@@ -106,23 +121,33 @@ vis_build_snapshot(bool xact_ok, bool *keep)
  * Scan descriptors: the catalog lookups of one kind of scan (relation,
  * index, key column, attribute numbers), done once and kept until a
  * relcache invalidation of one of the relations (DDL, DROP EXTENSION).
+ * A relation has one part, its own rows, or on a node of a Citus cluster
+ * one per shard of it placed on the node (vis_citus.c); the shards have
+ * indexes of their own and may number their columns differently.
  */
+typedef struct VisScanPart
+{
+	Oid			relid;
+	Oid			indexid;
+	AttrNumber	keyatt;
+	AttrNumber	attnums[VIS_MAX_ATTS];
+} VisScanPart;
+
 typedef struct VisScanInfo
 {
 	const char *relname;
 	const char *indexname;
 	const char *const *attnames;	/* static arrays of the callers: the key */
 	int			natts;
-	Oid			relid;
-	Oid			indexid;
-	AttrNumber	keyatt;
-	AttrNumber	attnums[VIS_MAX_ATTS];
 	bool		declared;		/* a store fact of vis_inval.c: triggers report it */
+	int			nparts;
+	VisScanPart *parts;			/* in scan_cxt */
 } VisScanInfo;
 
 #define VIS_MAX_SCANS 64
 static VisScanInfo scan_infos[VIS_MAX_SCANS];
 static int	n_scan_infos = 0;
+static MemoryContext scan_cxt = NULL;
 
 /*
  * vis_load_forget drops the scan descriptors when relid is one of their
@@ -132,61 +157,178 @@ static int	n_scan_infos = 0;
 void
 vis_load_forget(Oid relid)
 {
+	int			i,
+				k;
+
+	vis_citus_forget(relid);
+	for (i = 0; i < n_scan_infos; i++)
+		for (k = 0; k < scan_infos[i].nparts; k++)
+			if (relid == InvalidOid || scan_infos[i].parts[k].relid == relid ||
+				scan_infos[i].parts[k].indexid == relid)
+			{
+				n_scan_infos = 0;
+				return;
+			}
+}
+
+/* scan_part fills part for relation relid, with index indexid if valid */
+static void
+scan_part(VisScanPart *part, Oid relid, Oid indexid, int natts, const char *const *attnames)
+{
 	int			i;
 
-	for (i = 0; i < n_scan_infos; i++)
-		if (relid == InvalidOid || scan_infos[i].relid == relid || scan_infos[i].indexid == relid)
-		{
-			n_scan_infos = 0;
-			return;
-		}
+	part->relid = relid;
+	part->indexid = indexid;
+	part->keyatt = InvalidAttrNumber;
+	if (OidIsValid(indexid))
+	{
+		Relation	irel = index_open(indexid, AccessShareLock);
+
+		/* systable scans take the heap attribute number of the key column */
+		part->keyatt = irel->rd_index->indkey.values[0];
+		index_close(irel, AccessShareLock);
+	}
+	for (i = 0; i < natts; i++)
+	{
+		part->attnums[i] = get_attnum(relid, attnames[i]);
+		if (part->attnums[i] == InvalidAttrNumber)
+			elog(ERROR, "column \"%s\" of relation \"%s\" does not exist",
+				 attnames[i], get_rel_name(relid));
+	}
 }
 
 static VisScanInfo *
 scan_info(const char *relname, const char *indexname, int natts, const char *const *attnames)
 {
-	VisScanInfo *si;
+	VisScanInfo si;
+	VisParts	shards;
+	Oid			relid;
 	int			i;
 
 	for (i = 0; i < n_scan_infos; i++)
 	{
-		si = &scan_infos[i];
-		if (si->attnames == attnames && si->natts == natts && si->relname == relname &&
-			si->indexname == indexname)
-			return si;
-	}
-	if (n_scan_infos >= VIS_MAX_SCANS)
-		n_scan_infos = 0;
-	si = &scan_infos[n_scan_infos];
-	si->relname = relname;
-	si->indexname = indexname;
-	si->attnames = attnames;
-	si->natts = natts;
-	si->relid = vis_relid(relname, false);
-	si->indexid = InvalidOid;
-	si->keyatt = InvalidAttrNumber;
-	if (indexname != NULL)
-	{
-		Relation	irel;
+		VisScanInfo *known = &scan_infos[i];
 
-		si->indexid = vis_relid(indexname, false);
-		irel = index_open(si->indexid, AccessShareLock);
-		/* systable scans take the heap attribute number of the key column */
-		si->keyatt = irel->rd_index->indkey.values[0];
-		index_close(irel, AccessShareLock);
-		si->declared = vis_fact_declared(relname, get_attname(si->relid, si->keyatt, false));
+		if (known->attnames == attnames && known->natts == natts &&
+			known->relname == relname && known->indexname == indexname)
+			return known;
+	}
+	if (scan_cxt == NULL)
+		scan_cxt = AllocSetContextCreate(TopMemoryContext, "lms_visibility scans",
+										 ALLOCSET_SMALL_SIZES);
+	if (n_scan_infos == 0 || n_scan_infos >= VIS_MAX_SCANS)
+	{
+		n_scan_infos = 0;
+		MemoryContextReset(scan_cxt);
+	}
+	si.relname = relname;
+	si.indexname = indexname;
+	si.attnames = attnames;
+	si.natts = natts;
+	relid = logical_relid(relname, false);
+	if (vis_citus_parts(relid, &shards))
+	{
+		/* a Citus table: each shard of this node, with its copy of the index */
+		Oid			nsp = get_rel_namespace(relid);
+
+		si.nparts = shards.nparts;
+		si.parts = MemoryContextAlloc(scan_cxt, Max(1, shards.nparts) * sizeof(VisScanPart));
+		for (i = 0; i < shards.nparts; i++)
+		{
+			char		name[NAMEDATALEN + 32];
+			Oid			indexid = InvalidOid;
+
+			if (indexname != NULL)
+			{
+				snprintf(name, sizeof(name), "%s_" INT64_FORMAT, indexname, shards.shardids[i]);
+				indexid = get_relname_relid(name, nsp);
+				if (!OidIsValid(indexid))
+					ereport(ERROR,
+							(errcode(ERRCODE_UNDEFINED_OBJECT),
+							 errmsg("index \"lms.%s\" does not exist", name),
+							 errdetail("Each shard of lms.%s needs its copy of index lms.%s.",
+									   relname, indexname)));
+			}
+			scan_part(&si.parts[i], shards.relids[i], indexid, natts, attnames);
+		}
 	}
 	else
-		si->declared = vis_fact_declared(relname, VIS_FACT_ALL);
-	for (i = 0; i < natts; i++)
 	{
-		si->attnums[i] = get_attnum(si->relid, attnames[i]);
-		if (si->attnums[i] == InvalidAttrNumber)
-			elog(ERROR, "column \"%s\" of relation \"lms.%s\" does not exist",
-				 attnames[i], relname);
+		si.nparts = 1;
+		si.parts = MemoryContextAlloc(scan_cxt, sizeof(VisScanPart));
+		scan_part(si.parts, relid, indexname ? logical_relid(indexname, false) : InvalidOid,
+				  natts, attnames);
 	}
-	n_scan_infos++;
-	return si;
+	if (indexname == NULL)
+		si.declared = vis_fact_declared(relname, VIS_FACT_ALL);
+	else if (si.nparts == 0)
+		si.declared = true;		/* no shard here: nothing is read */
+	else
+		si.declared = vis_fact_declared(relname,
+										get_attname(si.parts[0].relid, si.parts[0].keyatt, false));
+
+	/*
+	 * Appended last: opening the indexes may have processed an
+	 * invalidation that forgot every descriptor (this one's parts are
+	 * allocated after the reset, so they stay valid).
+	 */
+	scan_infos[n_scan_infos] = si;
+	return &scan_infos[n_scan_infos++];
+}
+
+/* scan_one_part is vis_scan_keys on one part of a relation */
+static int
+scan_one_part(const VisScanPart *part, const int64 *keys, int nkeys, int natts,
+			  Snapshot snapshot, VisRowFn fn, void *arg)
+{
+	Relation	rel = table_open(part->relid, AccessShareLock);
+	Datum		values[VIS_MAX_ATTS];
+	bool		nulls[VIS_MAX_ATTS];
+	int			count = 0;
+	int			i,
+				k;
+
+	if (!OidIsValid(part->indexid))
+	{
+		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
+		TupleDesc	desc = RelationGetDescr(rel);
+		HeapTuple	tup;
+
+		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		{
+			for (i = 0; i < natts; i++)
+				values[i] = heap_getattr(tup, part->attnums[i], desc, &nulls[i]);
+			fn(arg, values, nulls);
+			count++;
+		}
+		systable_endscan(scan);
+	}
+	else if (nkeys > 0)
+	{
+		Relation	irel = index_open(part->indexid, AccessShareLock);
+		IndexScanDesc scan = index_beginscan(rel, irel, snapshot, 1, 0);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		ScanKeyData skey;
+
+		for (k = 0; k < nkeys; k++)
+		{
+			/* an index scan's key names the index column, not the table's */
+			ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(keys[k]));
+			index_rescan(scan, &skey, 1, NULL, 0);
+			while (index_getnext_slot(scan, ForwardScanDirection, slot))
+			{
+				for (i = 0; i < natts; i++)
+					values[i] = slot_getattr(slot, part->attnums[i], &nulls[i]);
+				fn(arg, values, nulls);
+				count++;
+			}
+		}
+		index_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		index_close(irel, AccessShareLock);
+	}
+	table_close(rel, AccessShareLock);
+	return count;
 }
 
 /*
@@ -217,69 +359,41 @@ vis_scan_keys(const char *relname, const char *indexname, const int64 *keys, int
 			  int natts, const char *const *attnames,
 			  Snapshot snapshot, VisRowFn fn, void *arg, bool record)
 {
-	VisScanInfo si;
-	Relation	rel;
-	Datum		values[VIS_MAX_ATTS];
-	bool		nulls[VIS_MAX_ATTS];
+	VisScanInfo *found;
+	VisScanPart one;
+	VisScanPart *parts;
+	int			nparts;
+	bool		declared;
 	int			count = 0;
-	int			i,
-				k;
+	int			k,
+				p;
 
 	Assert(natts <= VIS_MAX_ATTS);
-	/* copy: opening the relation may process invalidations */
-	si = *scan_info(relname, indexname, natts, attnames);
+	/* copy: opening a relation may process invalidations */
+	found = scan_info(relname, indexname, natts, attnames);
+	nparts = found->nparts;
+	declared = found->declared;
+	parts = nparts == 1 ? &one : palloc(Max(1, nparts) * sizeof(VisScanPart));
+	memcpy(parts, found->parts, nparts * sizeof(VisScanPart));
 	if (record && vis_record_active())
 	{
 		/* what is kept must be dropped when the rows it read change */
-		if (!si.declared)
+		if (!declared)
 			elog(ERROR, "lms.%s is read by index \"%s\" but no trigger reports its changes",
 				 relname, indexname ? indexname : "(none)");
-		if (indexname == NULL)
-			vis_record_scan(si.relid, 0, 0);
-		for (k = 0; indexname != NULL && k < nkeys; k++)
-			vis_record_scan(si.relid, si.keyatt, keys[k]);
-	}
-	rel = table_open(si.relid, AccessShareLock);
-	if (indexname == NULL)
-	{
-		SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, snapshot, 0, NULL);
-		TupleDesc	desc = RelationGetDescr(rel);
-		HeapTuple	tup;
-
-		while (HeapTupleIsValid(tup = systable_getnext(scan)))
+		for (p = 0; p < nparts; p++)
 		{
-			for (i = 0; i < natts; i++)
-				values[i] = heap_getattr(tup, si.attnums[i], desc, &nulls[i]);
-			fn(arg, values, nulls);
-			count++;
+			if (indexname == NULL)
+				vis_record_scan(parts[p].relid, 0, 0);
+			for (k = 0; indexname != NULL && k < nkeys; k++)
+				vis_record_scan(parts[p].relid, parts[p].keyatt, keys[k]);
 		}
-		systable_endscan(scan);
 	}
-	else if (nkeys > 0)
-	{
-		Relation	irel = index_open(si.indexid, AccessShareLock);
-		IndexScanDesc scan = index_beginscan(rel, irel, snapshot, 1, 0);
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
-		ScanKeyData skey;
-
-		for (k = 0; k < nkeys; k++)
-		{
-			/* an index scan's key names the index column, not the table's */
-			ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(keys[k]));
-			index_rescan(scan, &skey, 1, NULL, 0);
-			while (index_getnext_slot(scan, ForwardScanDirection, slot))
-			{
-				for (i = 0; i < natts; i++)
-					values[i] = slot_getattr(slot, si.attnums[i], &nulls[i]);
-				fn(arg, values, nulls);
-				count++;
-			}
-		}
-		index_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		index_close(irel, AccessShareLock);
-	}
-	table_close(rel, AccessShareLock);
+	for (p = 0; p < nparts; p++)
+		count += scan_one_part(&parts[p], keys, indexname != NULL ? nkeys : 0, natts,
+							   snapshot, fn, arg);
+	if (parts != &one)
+		pfree(parts);
 	return count;
 }
 

@@ -84,12 +84,12 @@ vis_principal_setting_defined(void)
 }
 
 /*
- * principal_is_transaction_scoped tells whether the current value of
+ * vis_principal_transaction_scoped tells whether the current value of
  * lms.principal ends with the transaction (SET LOCAL, set_config(..., true),
  * or a function's SET clause) rather than living on in the session.
  */
-static bool
-principal_is_transaction_scoped(void)
+bool
+vis_principal_transaction_scoped(void)
 {
 	GucStack   *stack = principal_record->stack;
 
@@ -307,7 +307,7 @@ resolve_principal(int64 *principal, bool raise)
 	{
 		if (!raise && (!role_is_trusted(role) ||
 					   (!vis_allow_session_principal && !IsParallelWorker() &&
-						!principal_is_transaction_scoped())))
+						!vis_principal_transaction_scoped())))
 			return false;
 		if (!role_is_trusted(role))
 			ereport(ERROR,
@@ -322,7 +322,7 @@ resolve_principal(int64 *principal, bool raise)
 		 * the leader has checked the scope when it evaluated the principal.
 		 */
 		if (!vis_allow_session_principal && !IsParallelWorker() &&
-			!principal_is_transaction_scoped())
+			!vis_principal_transaction_scoped())
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("\"lms.principal\" must be set for the transaction only"),

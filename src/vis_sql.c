@@ -41,6 +41,7 @@ _PG_init(void)
 	vis_exec_init();
 	vis_rangescan_init();
 	vis_audit_init();
+	vis_citus_init();
 }
 
 /*

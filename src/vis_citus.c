@@ -1,0 +1,450 @@
+/*-------------------------------------------------------------------------
+ *
+ * vis_citus.c
+ *	  Where a store relation's rows are on a node of a Citus cluster: the
+ *	  node's own shards of it.
+ *
+ *	  After lms.distribute() the store's relationship tables are Citus
+ *	  reference tables (one shard, a placement on every node) and
+ *	  lms.progress is distributed by user_id.  The relation the extension
+ *	  created is then an empty shell: its rows live in shard relations
+ *	  named <relation>_<shardid>.  The engine reads the store with direct
+ *	  scans (vis_load.c), never through Citus's planner, so on every node
+ *	  it reads the placements that node holds: the reference tables' one
+ *	  shard, and the local shards of lms.progress.  Nothing ever runs a
+ *	  distributed query from a query on a shard.
+ *
+ *	  The shards are found in Citus's metadata (pg_dist_partition,
+ *	  pg_dist_shard, pg_dist_placement, pg_dist_local_group), read with
+ *	  catalog scans rather than SQL, and remembered until a relcache
+ *	  invalidation of the relation or of one of its shards (creating,
+ *	  moving or dropping a shard sends one).  Without the Citus library in
+ *	  the backend nothing here reads a catalog.
+ *
+ * IDENTIFICATION
+ *	  src/vis_citus.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace_d.h"
+#include "nodes/extensible.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
+#include "fmgr.h"
+#include "storage/proc.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "lms_visibility.h"
+
+typedef struct CitusRel
+{
+	Oid			relid;			/* the relation the extension created */
+	VisParts	parts;
+} CitusRel;
+
+/* the relations looked up since the last invalidation */
+static CitusRel *known = NULL;
+static int	nknown = 0;
+static int	maxknown = 0;
+
+/*
+ * vis_citus_loaded tells whether the Citus library is loaded in this
+ * backend (it is preloaded on every node of a cluster): its settings exist.
+ */
+bool
+vis_citus_loaded(void)
+{
+	return GetConfigOption("citus.next_shard_id", true, false) != NULL;
+}
+
+/*
+ * vis_citus_forget drops what is known of relid's shards when relid is the
+ * relation or one of its shards, or everything on InvalidOid.  It runs in
+ * a relcache callback: it only compares numbers.
+ */
+void
+vis_citus_forget(Oid relid)
+{
+	int			i,
+				k;
+
+	for (i = 0; i < nknown; i++)
+	{
+		if (relid == InvalidOid || known[i].relid == relid)
+		{
+			nknown = 0;
+			return;
+		}
+		for (k = 0; k < known[i].parts.nparts; k++)
+			if (known[i].parts.relids[k] == relid)
+			{
+				nknown = 0;
+				return;
+			}
+	}
+}
+
+/* catalog_attr returns the attribute number of column of catalog relation rel */
+static AttrNumber
+catalog_attr(Relation rel, const char *column)
+{
+	AttrNumber	a = get_attnum(RelationGetRelid(rel), column);
+
+	if (a == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of Citus's catalog %s does not exist",
+						column, RelationGetRelationName(rel)),
+				 errhint("lms_visibility supports Citus 13.")));
+	return a;
+}
+
+static Relation
+open_catalog(const char *name)
+{
+	Oid			relid = get_relname_relid(name, PG_CATALOG_NAMESPACE);
+
+	if (!OidIsValid(relid))
+		return NULL;
+	return table_open(relid, AccessShareLock);
+}
+
+/*
+ * local_group returns this node's group in the cluster (0: the
+ * coordinator), or -1 when Citus's catalogs are not there.
+ */
+static int32
+local_group(void)
+{
+	Relation	rel = open_catalog("pg_dist_local_group");
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int32		group = -1;
+	bool		isnull;
+
+	if (rel == NULL)
+		return -1;
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Datum		d = heap_getattr(tup, catalog_attr(rel, "groupid"), RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			group = DatumGetInt32(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return group;
+}
+
+/* partition_method returns relid's distribution method, or 0 if it has none */
+static char
+partition_method(Oid relid)
+{
+	Relation	rel = open_catalog("pg_dist_partition");
+	SysScanDesc scan;
+	HeapTuple	tup;
+	AttrNumber	a_rel,
+				a_method;
+	char		method = 0;
+	bool		isnull;
+
+	if (rel == NULL)
+		return 0;
+	a_rel = catalog_attr(rel, "logicalrelid");
+	a_method = catalog_attr(rel, "partmethod");
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		if (DatumGetObjectId(heap_getattr(tup, a_rel, desc, &isnull)) != relid)
+			continue;
+		method = DatumGetChar(heap_getattr(tup, a_method, desc, &isnull));
+		break;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return method;
+}
+
+/* placed_here tells whether shard has a placement in group */
+static bool
+placed_here(Relation placements, int64 shard, int32 group)
+{
+	SysScanDesc scan;
+	HeapTuple	tup;
+	AttrNumber	a_shard = catalog_attr(placements, "shardid");
+	AttrNumber	a_group = catalog_attr(placements, "groupid");
+	TupleDesc	desc = RelationGetDescr(placements);
+	bool		found = false;
+	bool		isnull;
+
+	scan = systable_beginscan(placements, InvalidOid, false, NULL, 0, NULL);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = DatumGetInt64(heap_getattr(tup, a_shard, desc, &isnull)) == shard &&
+			DatumGetInt32(heap_getattr(tup, a_group, desc, &isnull)) == group;
+	systable_endscan(scan);
+	return found;
+}
+
+/* look_up fills parts with the shards of relid placed on this node */
+static void
+look_up(Oid relid, VisParts *parts)
+{
+	Relation	shards;
+	Relation	placements;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	AttrNumber	a_rel,
+				a_shard;
+	int32		group = local_group();
+	char	   *relname = get_rel_name(relid);
+	Oid			nsp = get_rel_namespace(relid);
+
+	parts->nparts = 0;
+	parts->method = partition_method(relid);
+	if (parts->method == 0 || group < 0 || relname == NULL)
+		return;
+	shards = open_catalog("pg_dist_shard");
+	placements = open_catalog("pg_dist_placement");
+	if (shards == NULL || placements == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("Citus's catalogs pg_dist_shard and pg_dist_placement are missing")));
+	a_rel = catalog_attr(shards, "logicalrelid");
+	a_shard = catalog_attr(shards, "shardid");
+	scan = systable_beginscan(shards, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		TupleDesc	desc = RelationGetDescr(shards);
+		bool		isnull;
+		int64		shard;
+		char		name[NAMEDATALEN + 32];
+		Oid			shardrel;
+
+		if (DatumGetObjectId(heap_getattr(tup, a_rel, desc, &isnull)) != relid)
+			continue;
+		shard = DatumGetInt64(heap_getattr(tup, a_shard, desc, &isnull));
+		if (!placed_here(placements, shard, group))
+			continue;
+		snprintf(name, sizeof(name), "%s_" INT64_FORMAT, relname, shard);
+		shardrel = get_relname_relid(name, nsp);
+		if (!OidIsValid(shardrel))
+			continue;			/* being created or dropped */
+		if (parts->nparts >= VIS_MAX_PARTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("lms.%s has more than %d shards on this node", relname, VIS_MAX_PARTS),
+					 errhint("Distribute lms.progress with fewer shards, or over more nodes.")));
+		parts->relids[parts->nparts] = shardrel;
+		parts->shardids[parts->nparts] = shard;
+		parts->nparts++;
+	}
+	systable_endscan(scan);
+	table_close(placements, AccessShareLock);
+	table_close(shards, AccessShareLock);
+}
+
+/*
+ * vis_citus_parts tells whether relid is a Citus table and, if so, fills
+ * parts with this node's shards of it (none on a node without a
+ * placement).  False: the relation holds its own rows.
+ */
+bool
+vis_citus_parts(Oid relid, VisParts *parts)
+{
+	int			i;
+
+	if (!OidIsValid(relid) || !vis_citus_loaded())
+		return false;
+	for (i = 0; i < nknown; i++)
+		if (known[i].relid == relid)
+		{
+			*parts = known[i].parts;
+			return parts->method != 0;
+		}
+	look_up(relid, parts);
+	if (nknown >= maxknown)
+	{
+		int			n = Max(32, maxknown * 2);
+
+		known = known == NULL
+			? MemoryContextAlloc(TopMemoryContext, n * sizeof(CitusRel))
+			: repalloc(known, n * sizeof(CitusRel));
+		maxknown = n;
+	}
+	known[nknown].relid = relid;
+	known[nknown].parts = *parts;
+	nknown++;
+	return parts->method != 0;
+}
+
+/*
+ * vis_store_relname returns the name of the store relation rel is, or is a
+ * Citus shard of: "users" for lms.users and for lms.users_102008.
+ */
+const char *
+vis_store_relname(Relation rel)
+{
+	const char *name = RelationGetRelationName(rel);
+	const char *us = strrchr(name, '_');
+	const char *p;
+
+	if (vis_store_facts_of(name) != NULL || us == NULL || us[1] == '\0' || !vis_citus_loaded())
+		return name;
+	for (p = us + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return name;
+	return pnstrdup(name, us - name);
+}
+
+/* runs_on_workers tells whether plan holds a scan of Citus's executor */
+static bool
+runs_on_workers(Plan *plan)
+{
+	ListCell   *lc;
+
+	if (plan == NULL)
+		return false;
+	if (IsA(plan, CustomScan))
+	{
+		CustomScan *cs = (CustomScan *) plan;
+
+		if (strncmp(cs->methods->CustomName, "Citus", 5) == 0)
+			return true;
+		foreach(lc, cs->custom_plans)
+			if (runs_on_workers(lfirst(lc)))
+				return true;
+	}
+	else if (IsA(plan, Append))
+	{
+		foreach(lc, ((Append *) plan)->appendplans)
+			if (runs_on_workers(lfirst(lc)))
+				return true;
+	}
+	else if (IsA(plan, MergeAppend))
+	{
+		foreach(lc, ((MergeAppend *) plan)->mergeplans)
+			if (runs_on_workers(lfirst(lc)))
+				return true;
+	}
+	else if (IsA(plan, SubqueryScan))
+		return runs_on_workers(((SubqueryScan *) plan)->subplan);
+	return runs_on_workers(plan->lefttree) || runs_on_workers(plan->righttree);
+}
+
+/*
+ * The value of lms.principal that the last SET LOCAL statement of the
+ * transaction set while Citus passed such statements on to the nodes:
+ * then, and only then, the nodes that run the transaction's statements
+ * have it too.  set_config(), a function's SET clause and a SET LOCAL made
+ * while citus.propagate_set_commands was not 'local' change the value on
+ * this node alone.  Only a statement seen here counts: a SET LOCAL made
+ * before the library was loaded in the session (it is, from the start,
+ * with shared_preload_libraries) is refused like one that was not passed on.
+ */
+static LocalTransactionId sent_lxid = InvalidLocalTransactionId;
+static char *sent_value = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+static void
+vis_citus_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				  ProcessUtilityContext context, ParamListInfo params,
+				  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	VariableSetStmt *set = (VariableSetStmt *) pstmt->utilityStmt;
+	bool		sent = false;
+
+	if (IsA(set, VariableSetStmt) && set->name != NULL &&
+		strcmp(set->name, "lms.principal") == 0 && vis_citus_loaded())
+	{
+		const char *propagate = GetConfigOption("citus.propagate_set_commands", true, false);
+
+		sent = set->is_local && propagate != NULL && strcmp(propagate, "local") == 0;
+	}
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	if (sent)
+	{
+		if (sent_value != NULL)
+			pfree(sent_value);
+		sent_value = MemoryContextStrdup(TopMemoryContext,
+										 vis_principal_setting ? vis_principal_setting : "");
+		sent_lxid = MyProc->lxid;
+	}
+}
+
+/*
+ * vis_citus_check_statement refuses a statement that Citus runs on other
+ * nodes while lms.principal holds a value they do not have: Citus passes
+ * on a transaction's SET LOCAL statements (with
+ * citus.propagate_set_commands = 'local'), never a session's settings nor
+ * set_config(), and a node without the value would answer as the role's
+ * binding instead (wider, for a trusted application role bound to an
+ * administrator) or as nobody.
+ */
+void
+vis_citus_check_statement(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+	bool		distributed;
+
+	if (vis_principal_setting == NULL || vis_principal_setting[0] == '\0' ||
+		!vis_citus_loaded() || stmt == NULL)
+		return;
+	distributed = runs_on_workers(stmt->planTree);
+	foreach(lc, stmt->subplans)
+		distributed = distributed || runs_on_workers(lfirst(lc));
+	if (!distributed)
+		return;
+	if (!vis_principal_transaction_scoped())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("\"lms.principal\" set for the session does not reach the nodes of a Citus cluster"),
+				 errdetail("Citus passes only a transaction's SET LOCAL statements on to the nodes that run this statement."),
+				 errhint("Use SET LOCAL lms.principal = ... inside the transaction.")));
+	if (sent_lxid != MyProc->lxid || sent_value == NULL ||
+		strcmp(sent_value, vis_principal_setting) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("\"lms.principal\" does not reach the nodes of a Citus cluster"),
+				 errdetail("Its value was not set by a SET LOCAL statement while citus.propagate_set_commands was 'local', so the nodes that run this statement do not have it."),
+				 errhint("Use SET LOCAL lms.principal = ... (not set_config()) with citus.propagate_set_commands = 'local' (lms.distribute() makes it the database's default), and put lms_visibility in shared_preload_libraries after citus, so that a SET LOCAL before the extension's first use in the session is seen.")));
+}
+
+/* vis_citus_init notes the SET LOCAL statements Citus passes on */
+void
+vis_citus_init(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = vis_citus_utility;
+}
+
+PG_FUNCTION_INFO_V1(lms_distributed);
+
+/*
+ * lms._distributed() tells whether lms.progress is a Citus table: the
+ * store has been distributed with lms.distribute().
+ */
+Datum
+lms_distributed(PG_FUNCTION_ARGS)
+{
+	VisParts	parts;
+	Oid			nsp = get_namespace_oid("lms", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("progress", nsp) : InvalidOid;
+
+	PG_RETURN_BOOL(vis_citus_parts(relid, &parts));
+}
