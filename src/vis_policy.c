@@ -39,17 +39,38 @@ forget_store_rels(Datum arg, Oid relid)
 			store_rel[i] = InvalidOid;
 }
 
-/* vis_store_table tells which store table with a guarded policy relid is */
+/* is_local_shard tells whether relid is a shard of Citus table logical here */
+static bool
+is_local_shard(Oid logical, Oid relid)
+{
+	VisParts	parts;
+	int			k;
+
+	if (!vis_citus_parts(logical, &parts))
+		return false;
+	for (k = 0; k < parts.nparts; k++)
+		if (parts.relids[k] == relid)
+			return true;
+	return false;
+}
+
+/*
+ * vis_store_table tells which store table with a guarded policy relid is:
+ * the table, or on a Citus node this node's shard of it (vis_relid gives a
+ * reference table's one shard; a distributed table has several).
+ */
 VisStoreTable
 vis_store_table(Oid relid)
 {
 	int			i;
 
+	if (!OidIsValid(relid))
+		return VIS_STORE_NONE;
 	for (i = 0; i < lengthof(store_rel); i++)
 	{
 		if (!OidIsValid(store_rel[i]))
 			store_rel[i] = vis_relid(store_relname[i], true);
-		if (OidIsValid(relid) && relid == store_rel[i])
+		if (relid == store_rel[i] || is_local_shard(store_rel[i], relid))
 			return (VisStoreTable) i;
 	}
 	return VIS_STORE_NONE;

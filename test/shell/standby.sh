@@ -67,12 +67,13 @@ same "and a read without the token is answered from the old relationships" \
 	"$(rows_seen standby_test s_gadmin -h "$SB" -p "$SBPORT" | wc -w)" 11
 same "the token is refused on the standby" \
 	"$(psql -X -At -h "$SB" -p "$SBPORT" -d standby_test -c "SELECT lms.consistency_token()" 2>&1 | grep -c 'comes from the primary')" 1
-(sleep 0.5; psql -X -q -o /dev/null -h "$SB" -p "$SBPORT" -c "SELECT pg_wal_replay_resume()") &
+# replay resumes half a second after the transaction's first read (started
+# from inside the session, so a slow server cannot resume it earlier)
+resume="(sleep 0.5; psql -X -q -o /dev/null -h $SB -p $SBPORT -c 'SELECT pg_wal_replay_resume()') &"
 same "once replay resumes, the transaction that awaited the token reads the revocation" \
 	"$(psql -X -At -h "$SB" -p "$SBPORT" -d standby_test -c "BEGIN" -c "SET LOCAL ROLE s_gadmin" \
-		-c "SELECT count(*) FROM lms.progress" -c "SELECT lms.await_token('$token', 10000)" -c "SELECT count(*) FROM lms.progress" -c "COMMIT" |
-		grep -E '^[0-9]+$' | paste -sd' ')" "11 0"
-wait $! 2>/dev/null || true
+		-c "SELECT count(*) FROM lms.progress" -c "\\! $resume" -c "SELECT lms.await_token('$token', 10000)" \
+		-c "SELECT count(*) FROM lms.progress" -c "COMMIT" | grep -E '^[0-9]+$' | paste -sd' ')" "11 0"
 same "REPEATABLE READ must await before it begins" \
 	"$(psql -X -At -h "$SB" -p "$SBPORT" -d standby_test -c "BEGIN ISOLATION LEVEL REPEATABLE READ" -c "SELECT lms.await_token('$token')" 2>&1 | grep -c 'must run before')" 1
 pkill -P "$watcher" >/dev/null 2>&1 || true
