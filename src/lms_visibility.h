@@ -448,7 +448,6 @@ typedef struct VisResult
 	int64	   *ranges[2];		/* runs of consecutive ids of U(p), C(p) */
 	int			nranges[2];		/* (lo, hi pairs), built on demand */
 	MemoryContext cxt;			/* where the result lives */
-	const void *flat;			/* a parallel worker's view of the leader's entry */
 } VisResult;
 
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
@@ -499,6 +498,7 @@ typedef enum VisStoreTable
 extern void vis_policy_init(void);
 extern VisStoreTable vis_store_table(Oid relid);
 struct FuncExpr;
+extern bool vis_is_principal_call(Node *node);
 extern struct FuncExpr *vis_policy_call(Node *clause, VisStoreTable table, Oid relid,
 										Index scanrelid, List *indextlist);
 extern VisResult *vis_plan_time_result(Node *arg);
@@ -554,18 +554,12 @@ struct dsm_segment;
 extern struct dsm_segment *vis_share_create(VisResult *r);
 extern void vis_share_stale(struct dsm_segment *seg);
 extern void vis_share_drop(struct dsm_segment *seg, int64 principal);
-extern const void *vis_share_attach(int64 principal);
-extern bool vis_flat_has_user(const void *flat, int64 user_id);
-extern bool vis_flat_sees_all(const void *flat);
-extern bool vis_flat_sees(const void *flat, int64 user_id, int64 content_id,
-						  bool has_context, int64 context_id);
+extern VisResult *vis_share_attach(int64 principal, MemoryContext cxt);
 extern VisResult *vis_cache_get_rows(int64 principal, bool *kept);
 /* vis_result_has_user tells whether user_id is in U(p) */
 static inline bool
 vis_result_has_user(VisResult *r, int64 user_id)
 {
-	if (r->flat != NULL)
-		return vis_flat_has_user(r->flat, user_id);
 	if (r->user_bits.slots != NULL)
 		return vis_bitmap_test(&r->user_bits, user_id);
 	return vis_idset_has(r->users, user_id);
@@ -575,7 +569,6 @@ vis_result_has_user(VisResult *r, int64 user_id)
 static inline bool
 vis_result_has_group(VisResult *r, int64 group_id)
 {
-	Assert(r->flat == NULL);
 	if (r->group_bits.slots != NULL)
 		return vis_bitmap_test(&r->group_bits, group_id);
 	return r->groups != NULL && vis_idset_has(r->groups, group_id);
@@ -591,8 +584,6 @@ static inline bool
 vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
 				bool has_context, int64 context_id)
 {
-	if (r->flat != NULL)
-		return vis_flat_sees(r->flat, user_id, content_id, has_context, context_id);
 	if (!vis_result_has_user(r, user_id))
 		return false;
 	if (r->open_bits.slots != NULL)

@@ -673,9 +673,8 @@ vis_cache_get(int64 principal, bool *kept)
 VisResult *
 vis_cache_get_rows(int64 principal, bool *kept)
 {
-	static VisResult *flat_results[8];
-	static int	nflat = 0;
-	const void *flat;
+	static VisResult *shared[8];
+	static int	nshared = 0;
 	VisResult  *r;
 	int			i;
 
@@ -683,18 +682,13 @@ vis_cache_get_rows(int64 principal, bool *kept)
 		return vis_cache_get(principal, kept);
 	if (kept)
 		*kept = true;
-	for (i = 0; i < nflat; i++)
-		if (flat_results[i]->principal == principal)
-			return flat_results[i];
-	flat = vis_share_attach(principal);
-	if (flat == NULL || nflat >= lengthof(flat_results))
+	for (i = 0; i < nshared; i++)
+		if (shared[i]->principal == principal)
+			return shared[i];
+	if (nshared >= lengthof(shared) ||
+		(r = vis_share_attach(principal, vis_cache_context())) == NULL)
 		return vis_cache_get(principal, kept);
-	r = MemoryContextAllocZero(vis_cache_context(), sizeof(VisResult));
-	r->principal = principal;
-	r->known = true;
-	r->flat = flat;
-	r->sees_all = vis_flat_sees_all(flat);
-	flat_results[nflat++] = r;
+	shared[nshared++] = r;
 	stat_hits++;
 	return r;
 }

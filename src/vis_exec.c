@@ -261,7 +261,14 @@ guard_scan(Candidate *c, int64 p, VisResult *r)
 		((Param *) principal)->paramid : -1;
 	s->full = ss->ps.qual;
 	s->rest = ExecInitQual(c->rest, &ss->ps);
-	if (!IsA(principal, Const))
+	/*
+	 * The argument is p without a test when it is a constant, or the call
+	 * lms.current_principal() itself (the policies of a Citus cluster,
+	 * which may not hold the InitPlan): policy_eval falls back to the
+	 * quals as planned once the principal's settings or the role change,
+	 * and until then the call answers p, as it did at executor start.
+	 */
+	if (!IsA(principal, Const) && !vis_is_principal_call((Node *) principal))
 	{
 		Expr	   *eq = (Expr *) makeFuncExpr(F_INT8EQ, BOOLOID,
 											   list_make2(copyObject(principal),

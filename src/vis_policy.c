@@ -15,6 +15,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/primnodes.h"
@@ -133,6 +134,27 @@ vis_policy_call(Node *clause, VisStoreTable table, Oid relid, Index scanrelid, L
 	if (nargs == 4 && !column_is(lthird(f->args), scanrelid, indextlist, relid, "content_id"))
 		return NULL;
 	return f;
+}
+
+/*
+ * vis_is_principal_call tells whether node is the call
+ * lms.current_principal() (of the extension's schema, no arguments).
+ */
+bool
+vis_is_principal_call(Node *node)
+{
+	FuncExpr   *f = (FuncExpr *) node;
+	char	   *name;
+	bool		match;
+
+	if (node == NULL || !IsA(f, FuncExpr) || f->args != NIL ||
+		get_func_namespace(f->funcid) != get_namespace_oid("lms", true))
+		return false;
+	name = get_func_name(f->funcid);
+	match = name != NULL && strcmp(name, "current_principal") == 0;
+	if (name)
+		pfree(name);
+	return match;
 }
 
 /*

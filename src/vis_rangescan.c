@@ -301,7 +301,7 @@ vis_rangescan_offered(PlannerInfo *root, IndexOptInfo *index, Node *policy)
 	if (call == NULL || !equal(call, policy))
 		return false;
 	r = vis_plan_time_result(linitial(call->args));
-	return r != NULL && !r->sees_all && r->flat == NULL &&
+	return r != NULL && !r->sees_all &&
 		range_index(index, call, attrs, pos, &heap) != 0;
 }
 
@@ -427,7 +427,7 @@ range_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti, RangeTblEn
 	if (call == NULL)
 		return;
 	r = vis_plan_time_result(linitial(call->args));
-	if (r == NULL || r->sees_all || r->flat != NULL)
+	if (r == NULL || r->sees_all)
 		return;
 	foreach(lc, usable)
 	{
@@ -561,22 +561,11 @@ range_start(RangeScanState *s)
 		/* the same check and entry as the policy's own calls */
 		vis_check_principal_arg(p);
 		r = vis_cache_get_rows(p, &kept);
-		if (r->flat == NULL)
-		{
-			ranges = vis_result_ranges(r, s->side, &s->nranges);
-			s->ranges = palloc(sizeof(int64) * 2 * Max(s->nranges, 1));
-			memcpy(s->ranges, ranges, sizeof(int64) * 2 * s->nranges);
-			s->r = kept ? r : NULL;
-			s->epoch = vis_cache_epoch;
-		}
-		else
-		{
-			/* not in a worker (the path is not parallel-safe): every id */
-			s->ranges = palloc(sizeof(int64) * 2);
-			s->ranges[0] = PG_INT64_MIN;
-			s->ranges[1] = PG_INT64_MAX;
-			s->nranges = 1;
-		}
+		ranges = vis_result_ranges(r, s->side, &s->nranges);
+		s->ranges = palloc(sizeof(int64) * 2 * Max(s->nranges, 1));
+		memcpy(s->ranges, ranges, sizeof(int64) * 2 * s->nranges);
+		s->r = kept ? r : NULL;
+		s->epoch = vis_cache_epoch;
 	}
 	s->run = 0;
 	s->positioned = false;

@@ -11,7 +11,8 @@
  *	  own, pg_stat_tmp/lms_visibility.<leader pid>.<principal>.  A worker
  *	  finds its leader through its lock group, reads the handle, attaches,
  *	  checks the segment's header (magic, leader, principal, not stale) and
- *	  answers its row checks from it.  The file is written by the server
+ *	  makes of it an ordinary VisResult: its bitmaps' chunks are the
+ *	  segment's own words, the grants and smaller sets are copied.  The file is written by the server
  *	  only: no value a SQL user can set takes part.  A stale entry is freed
  *	  and unpublished by the leader's next cache lookup, which in practice
  *	  comes before its workers start; for the window in between, the
@@ -40,29 +41,29 @@
 /* entries smaller than this are cheaper to rebuild than to share */
 #define VIS_SHARE_MIN_IDS 1000
 
-typedef enum FlatKind
+typedef enum SharedKind
 {
-	FLAT_EMPTY = 0,
-	FLAT_BITMAP = 1,			/* a chunked bitmap */
-	FLAT_SORTED = 2				/* sorted ids */
-} FlatKind;
+	SHARED_EMPTY = 0,
+	SHARED_BITMAP = 1,			/* a chunked bitmap */
+	SHARED_SORTED = 2				/* sorted ids */
+} SharedKind;
 
-typedef struct FlatSet
+typedef struct SharedSet
 {
-	uint32		kind;			/* a FlatKind */
+	uint32		kind;			/* a SharedKind */
 	uint32		mask;			/* bitmap: slots - 1 */
 	uint64		n;				/* sorted: number of ids */
 	Size		keys_off;		/* bitmap: int64 keys[slots]; sorted: int64 ids[n] */
 	Size		idx_off;		/* bitmap: int32 chunk index per slot, -1: empty */
 	Size		words_off;		/* bitmap: the chunks' words */
-} FlatSet;
+} SharedSet;
 
-typedef struct FlatGrant
+typedef struct SharedGrant
 {
 	int64		content;
 	uint64		ctx_start;		/* allowed context groups, sorted */
 	uint64		ctx_n;
-} FlatGrant;
+} SharedGrant;
 
 typedef struct VisShareHeader
 {
@@ -73,10 +74,14 @@ typedef struct VisShareHeader
 	bool		known;
 	bool		sees_all;
 	int64		tenant_id;
-	FlatSet		users;
-	FlatSet		open;			/* unrestricted grants */
+	uint64		nusers;
+	uint64		nopen;
+	uint64		ngroups;
+	SharedSet		users;
+	SharedSet		open;			/* unrestricted grants */
+	SharedSet		groups;			/* the group scope (SPEC.md 6) */
 	uint64		nrestricted;
-	Size		restricted_off; /* FlatGrant[nrestricted], sorted by content */
+	Size		restricted_off; /* SharedGrant[nrestricted], sorted by content */
 	Size		ctx_off;		/* int64 context group ids */
 	Size		total;
 } VisShareHeader;
@@ -105,9 +110,9 @@ put(Writer *w, const void *data, Size len)
 
 /* put_set writes a bitmap when there is one, else the sorted ids */
 static void
-put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
+put_set(Writer *w, SharedSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 {
-	memset(fs, 0, sizeof(FlatSet));
+	memset(fs, 0, sizeof(SharedSet));
 	if (bm->slots != NULL)
 	{
 		uint32		slots = bm->mask + 1;
@@ -121,7 +126,7 @@ put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 			keys[i] = bm->slots[i].key;
 			idx[i] = bm->slots[i].words ? nchunks++ : -1;
 		}
-		fs->kind = FLAT_BITMAP;
+		fs->kind = SHARED_BITMAP;
 		fs->mask = bm->mask;
 		fs->keys_off = put(w, keys, sizeof(int64) * slots);
 		fs->idx_off = put(w, idx, sizeof(int32) * slots);
@@ -135,7 +140,7 @@ put_set(Writer *w, FlatSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 	}
 	else if (n > 0)
 	{
-		fs->kind = FLAT_SORTED;
+		fs->kind = SHARED_SORTED;
 		fs->n = n;
 		vis_sort_ids(ids, n);
 		fs->keys_off = put(w, ids, n * sizeof(int64));
@@ -150,7 +155,7 @@ serialize(Writer *w, VisResult *r, VisShareHeader *h)
 	VisGrant   *g;
 	int64	   *uids;
 	int64	   *open = palloc(sizeof(int64) * Max(r->grants->members, 1));
-	FlatGrant  *restricted = palloc(sizeof(FlatGrant) * Max(r->grants->members, 1));
+	SharedGrant  *restricted = palloc(sizeof(SharedGrant) * Max(r->grants->members, 1));
 	VisIdArray	ctx = {0};
 	int			nu = 0;
 	uint64		no = 0,
@@ -187,10 +192,32 @@ serialize(Writer *w, VisResult *r, VisShareHeader *h)
 	}
 	put_set(w, &h->users, &r->user_bits, uids, nu);
 	put_set(w, &h->open, &r->open_bits, open, no);
+	h->nusers = nu;
+	h->nopen = no;
+	h->ngroups = r->ngroups;
+	if (r->group_bits.slots != NULL)
+		put_set(w, &h->groups, &r->group_bits, NULL, r->ngroups);
+	else
+	{
+		int64	   *gids = palloc(sizeof(int64) * Max(r->ngroups, 1));
+		uint64		ng = 0;
+
+		if (r->groups != NULL)
+		{
+			idset_iterator it;
+			VisIdEntry *e;
+
+			idset_start_iterate(r->groups, &it);
+			while ((e = idset_iterate(r->groups, &it)) != NULL)
+				gids[ng++] = e->id;
+		}
+		put_set(w, &h->groups, &r->group_bits, gids, ng);
+		pfree(gids);
+	}
 	/* restricted grants sorted by content: sort an index, keep ctx ranges */
 	for (i = 1; i < nr; i++)
 	{
-		FlatGrant	x = restricted[i];
+		SharedGrant	x = restricted[i];
 		uint64		j = i;
 
 		while (j > 0 && restricted[j - 1].content > x.content)
@@ -201,7 +228,7 @@ serialize(Writer *w, VisResult *r, VisShareHeader *h)
 		restricted[j] = x;
 	}
 	h->nrestricted = nr;
-	h->restricted_off = put(w, restricted, nr * sizeof(FlatGrant));
+	h->restricted_off = put(w, restricted, nr * sizeof(SharedGrant));
 	h->ctx_off = put(w, ctx.ids, ctx.n * sizeof(int64));
 	h->total = MAXALIGN(w->off);
 }
@@ -332,90 +359,116 @@ vis_share_drop(dsm_segment *seg, int64 principal)
  * ---------------------------------------------------------------------
  */
 
-static bool
-flat_has(const char *base, const FlatSet *fs, int64 id)
+/*
+ * set_from_segment gives bm the segment's bitmap, its chunks used in place
+ * (the segment stays mapped for the worker's life and nothing writes to
+ * it), or else returns a new hash set of its sorted ids.
+ */
+static VisIdSet *
+set_from_segment(const char *base, const SharedSet *fs, VisBitmap *bm, MemoryContext cxt)
 {
-	if (fs->kind == FLAT_BITMAP)
+	memset(bm, 0, sizeof(VisBitmap));
+	if (fs->kind == SHARED_BITMAP)
 	{
 		const int64 *keys = (const int64 *) (base + fs->keys_off);
 		const int32 *idx = (const int32 *) (base + fs->idx_off);
-		const uint64 *words = (const uint64 *) (base + fs->words_off);
-		int64		key = id >> VIS_CHUNK_SHIFT;
-		uint32		h = vis_chunk_hash(key) & fs->mask;
-		uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
+		uint64	   *words = (uint64 *) (base + fs->words_off);
+		uint32		i;
 
-		for (;;)
-		{
-			if (idx[h] < 0)
-				return false;
-			if (keys[h] == key)
-				return (words[(Size) idx[h] * VIS_CHUNK_WORDS + (off >> 6)] >> (off & 63)) & 1;
-			h = (h + 1) & fs->mask;
-		}
+		bm->mask = fs->mask;
+		bm->slots = MemoryContextAllocZero(cxt, ((Size) fs->mask + 1) * sizeof(VisBitChunk));
+		for (i = 0; i <= fs->mask; i++)
+			if (idx[i] >= 0)
+			{
+				bm->slots[i].key = keys[i];
+				bm->slots[i].words = words + (Size) idx[i] * VIS_CHUNK_WORDS;
+			}
+		return NULL;
 	}
-	if (fs->kind == FLAT_SORTED)
+	else
 	{
 		const int64 *ids = (const int64 *) (base + fs->keys_off);
+		uint64		n = fs->kind == SHARED_SORTED ? fs->n : 0;
+		VisIdSet   *set = vis_idset_create(cxt, Max(n, 16));
+		uint64		i;
 
-		return bsearch(&id, ids, fs->n, sizeof(int64), vis_int64_cmp) != NULL;
+		for (i = 0; i < n; i++)
+			vis_idset_add(set, ids[i]);
+		return set;
 	}
-	return false;
 }
 
-/*
- * vis_flat_has_user and vis_flat_sees answer the row checks from a shared
- * entry, like vis_result_has_user and vis_result_sees.
- */
-bool
-vis_flat_has_user(const void *flat, int64 user_id)
+/* result_from_segment makes a VisResult of the shared entry h */
+static VisResult *
+result_from_segment(const VisShareHeader *h, MemoryContext cxt)
 {
-	const VisShareHeader *h = flat;
+	const char *base = (const char *) h;
+	const SharedGrant *restricted = (const SharedGrant *) (base + h->restricted_off);
+	const int64 *ctx = (const int64 *) (base + h->ctx_off);
+	VisResult  *r = MemoryContextAllocZero(cxt, sizeof(VisResult));
+	VisIdSet   *open;
+	int64	   *open_ids;
+	uint64		nopen = 0,
+				i,
+				k;
+	bool		found;
 
-	return flat_has(flat, &h->users, user_id);
-}
+	r->principal = h->principal;
+	r->known = h->known;
+	r->tenant_id = h->tenant_id;
+	r->sees_all = h->sees_all;
+	r->cxt = cxt;
+	r->nusers = h->nusers;
+	r->users = set_from_segment(base, &h->users, &r->user_bits, cxt);
+	r->ngroups = h->ngroups;
+	r->groups = set_from_segment(base, &h->groups, &r->group_bits, cxt);
 
-bool
-vis_flat_sees_all(const void *flat)
-{
-	return ((const VisShareHeader *) flat)->sees_all;
-}
-
-bool
-vis_flat_sees(const void *flat, int64 user_id, int64 content_id, bool has_context, int64 context_id)
-{
-	const VisShareHeader *h = flat;
-	const char *base = flat;
-	const FlatGrant *grants = (const FlatGrant *) (base + h->restricted_off);
-	uint64		lo = 0,
-				hi = h->nrestricted;
-
-	if (!flat_has(base, &h->users, user_id))
-		return false;
-	if (flat_has(base, &h->open, content_id))
-		return true;
-	if (!has_context)
-		return false;
-	while (lo < hi)
+	/* C(p): the unrestricted grants, then the restricted ones */
+	r->grants = grantmap_create(cxt, Max(h->nopen + h->nrestricted, 16), NULL);
+	open = set_from_segment(base, &h->open, &r->open_bits, cxt);
+	open_ids = palloc(sizeof(int64) * Max(h->nopen, 1));
+	if (open == NULL)
+		nopen = vis_bitmap_ids(&r->open_bits, open_ids);
+	else
 	{
-		uint64		mid = (lo + hi) / 2;
+		idset_iterator it;
+		VisIdEntry *e;
 
-		if (grants[mid].content < content_id)
-			lo = mid + 1;
-		else
-			hi = mid;
+		idset_start_iterate(open, &it);
+		while ((e = idset_iterate(open, &it)) != NULL)
+			open_ids[nopen++] = e->id;
 	}
-	if (lo >= h->nrestricted || grants[lo].content != content_id)
-		return false;
-	return bsearch(&context_id, (const int64 *) (base + h->ctx_off) + grants[lo].ctx_start,
-				   grants[lo].ctx_n, sizeof(int64), vis_int64_cmp) != NULL;
+	for (i = 0; i < nopen; i++)
+	{
+		VisGrant   *g = grantmap_insert(r->grants, open_ids[i], &found);
+
+		g->unrestricted = true;
+		g->nctx = g->maxctx = 0;
+		g->ctx = NULL;
+	}
+	pfree(open_ids);
+	for (i = 0; i < h->nrestricted; i++)
+	{
+		VisGrant   *g = grantmap_insert(r->grants, restricted[i].content, &found);
+
+		g->unrestricted = false;
+		g->nctx = g->maxctx = 1;
+		g->ctx = MemoryContextAlloc(cxt, sizeof(VisIdSet *));
+		g->ctx[0] = vis_idset_create(cxt, Max(restricted[i].ctx_n, 16));
+		for (k = 0; k < restricted[i].ctx_n; k++)
+			vis_idset_add(g->ctx[0], ctx[restricted[i].ctx_start + k]);
+	}
+	r->any_restricted = h->nrestricted > 0;
+	return r;
 }
 
 /*
- * vis_share_attach returns the leader's shared entry of a principal, or
- * NULL when there is none to trust (then the worker builds its own).
+ * vis_share_attach returns, allocated in cxt, the leader's shared entry of
+ * a principal, or NULL when there is none to trust (then the worker builds
+ * its own).
  */
-const void *
-vis_share_attach(int64 principal)
+VisResult *
+vis_share_attach(int64 principal, MemoryContext cxt)
 {
 	PGPROC	   *leader = MyProc ? MyProc->lockGroupLeader : NULL;
 	char	   *path;
@@ -449,5 +502,5 @@ vis_share_attach(int64 principal)
 		h->leader_pid != leader->pid || h->principal != principal || h->stale ||
 		h->total > dsm_segment_map_length(seg))
 		return NULL;
-	return h;
+	return result_from_segment(h, cxt);
 }

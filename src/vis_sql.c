@@ -246,21 +246,6 @@ lms_can_view_user(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(r != NULL && vis_result_has_user(r, PG_GETARG_INT64(1)));
 }
 
-/*
- * dimension_result is principal_result_rows for the policies of the
- * dimensions: a parallel worker's view of its leader's entry holds U(p)
- * and C(p) for the row rule only, so a worker looks the entry up itself.
- */
-static VisResult *
-dimension_result(FunctionCallInfo fcinfo)
-{
-	VisResult  *r = principal_result_rows(fcinfo);
-
-	if (r != NULL && r->flat != NULL)
-		r = vis_cache_get(r->principal, NULL);
-	return r;
-}
-
 PG_FUNCTION_INFO_V1(lms_can_view_content);
 
 /*
@@ -274,7 +259,7 @@ lms_can_view_content(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
-	r = dimension_result(fcinfo);
+	r = principal_result_rows(fcinfo);
 	PG_RETURN_BOOL(r != NULL && vis_result_grant(r, PG_GETARG_INT64(1)) != NULL);
 }
 
@@ -291,7 +276,7 @@ lms_can_view_group(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
-	r = dimension_result(fcinfo);
+	r = principal_result_rows(fcinfo);
 	PG_RETURN_BOOL(r != NULL && vis_result_has_group(r, PG_GETARG_INT64(1)));
 }
 

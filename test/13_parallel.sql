@@ -2,7 +2,7 @@
 -- build their own), always exactly as a serial plan would, and never from
 -- an entry made stale by a change.
 BEGIN;
-SELECT plan(11);
+SELECT plan(14);
 \set QUIET 1
 INSERT INTO lms.tenants VALUES (8, 'parallel', false);
 INSERT INTO lms.users (user_id, tenant_id) SELECT 80000 + i, 8 FROM generate_series(1, 3000) i;
@@ -45,6 +45,13 @@ SET ROLE t_par_admin;
 SELECT is(pg_temp.serial(:'count'), 60000::bigint, 'the tenant admin, serially: every row of its tenant');
 SELECT ok(pg_temp.workers_launched(:'count'), 'a forced parallel plan launches workers');
 SELECT is(pg_temp.parallel(:'count'), 60000::bigint, 'the same with parallel workers');
+-- the dimensions' policies in the workers: the group scope is shared too
+SELECT is(pg_temp.parallel('SELECT count(*) FROM lms.group_members'), 600::bigint,
+	'the memberships of its tenant, with parallel workers');
+SELECT is(pg_temp.parallel('SELECT count(*) FROM lms.groups'), pg_temp.serial('SELECT count(*) FROM lms.groups'),
+	'its groups, with parallel workers as serially');
+SELECT is(pg_temp.parallel('SELECT count(*) FROM lms.content'), 20::bigint,
+	'its content, with parallel workers');
 RESET ROLE;
 SELECT ok(EXISTS (SELECT 1 FROM pg_ls_dir('pg_stat_tmp') f WHERE f = 'lms_visibility.' || pg_backend_pid() || '.80001'),
 	'the large entry is published for the workers');
