@@ -64,7 +64,7 @@ installcheck() {
 	[ "${LMS_MEMCHECK:-0}" = 1 ] && tap=(TAP_TESTS=)
 	rm -rf "$WORK/tree"
 	mkdir -p "$WORK/tree"
-	cp -r Makefile lms_visibility.control lms_visibility--*.sql sql expected specs t sample "$WORK/tree/"
+	cp -r Makefile lms_visibility.control lms_visibility--*.sql sql expected specs t sample bench "$WORK/tree/"
 	chown -R postgres:postgres "$WORK/tree"
 	runuser -u postgres -- env PATH="$PGBIN:$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" \
 		make -s -C "$WORK/tree" PG_CONFIG="$PGBIN/pg_config" "${tap[@]}" installcheck >"$WORK/installcheck.log" 2>&1
@@ -96,7 +96,7 @@ record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed)
 # replayed from WAL, a path of its own): the others time pgbench runs,
 # measure memory, or drive clients and packages through the same SQL
 SHELL_TESTS="test/shell/standby.sh"
-[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/faults.sh test/shell/soak.sh test/shell/concurrency.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/citus.sh test/shell/package.sh"
+[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/faults.sh test/shell/soak.sh test/shell/pgbouncer.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/citus.sh test/shell/package.sh"
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
 	echo "== $t"

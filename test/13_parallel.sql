@@ -18,9 +18,11 @@ CREATE ROLE t_par_admin;
 CREATE ROLE t_par_gadmin;
 SELECT lms.bind_role('t_par_admin', 80001), lms.bind_role('t_par_gadmin', 80002);
 ANALYZE lms.progress;
--- run a count with a forced parallel plan, or serially; see whether workers ran
+-- run a count with a forced parallel plan (the workers read every row), or
+-- serially; see whether workers ran
 CREATE FUNCTION pg_temp.parallel(q text) RETURNS bigint LANGUAGE plpgsql
 	SET max_parallel_workers_per_gather = 2 SET parallel_setup_cost = 0 SET parallel_tuple_cost = 0
+	SET parallel_leader_participation = off SET force_parallel_mode = on
 	SET min_parallel_table_scan_size = 0 SET enable_bitmapscan = off SET enable_indexscan = off
 AS $$ DECLARE n bigint; BEGIN EXECUTE q INTO n; RETURN n; END $$;
 CREATE FUNCTION pg_temp.serial(q text) RETURNS bigint LANGUAGE plpgsql
@@ -28,12 +30,13 @@ CREATE FUNCTION pg_temp.serial(q text) RETURNS bigint LANGUAGE plpgsql
 AS $$ DECLARE n bigint; BEGIN EXECUTE q INTO n; RETURN n; END $$;
 CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS boolean LANGUAGE plpgsql
 	SET max_parallel_workers_per_gather = 2 SET parallel_setup_cost = 0 SET parallel_tuple_cost = 0
+	SET parallel_leader_participation = off SET force_parallel_mode = on
 	SET min_parallel_table_scan_size = 0 SET enable_bitmapscan = off SET enable_indexscan = off
 AS $$
 DECLARE l text; found boolean := false;
 BEGIN
 	FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ' || q LOOP
-		found := found OR l LIKE '%Workers Launched: 2%';
+		found := found OR l ~ 'Workers Launched: [1-9]';
 	END LOOP;
 	RETURN found;
 END $$;
@@ -46,10 +49,15 @@ SELECT is(pg_temp.serial(:'count'), 60000::bigint, 'the tenant admin, serially: 
 SELECT ok(pg_temp.workers_launched(:'count'), 'a forced parallel plan launches workers');
 SELECT is(pg_temp.parallel(:'count'), 60000::bigint, 'the same with parallel workers');
 -- the dimensions' policies in the workers: the group scope is shared too
+-- (with a second tenant the admin no longer sees every row of the store,
+-- so the workers test each membership against the shared scope)
+RESET ROLE;
+INSERT INTO lms.tenants VALUES (81, 'another', false);
+SET ROLE t_par_admin;
+SELECT is(pg_temp.serial('SELECT count(*) FROM lms.group_members'), 600::bigint,
+	'the memberships of its tenant, serially (the leader builds and shares its entry)');
 SELECT is(pg_temp.parallel('SELECT count(*) FROM lms.group_members'), 600::bigint,
-	'the memberships of its tenant, with parallel workers');
-SELECT is(pg_temp.parallel('SELECT count(*) FROM lms.groups'), pg_temp.serial('SELECT count(*) FROM lms.groups'),
-	'its groups, with parallel workers as serially');
+	'the same with parallel workers');
 SELECT is(pg_temp.parallel('SELECT count(*) FROM lms.content'), 20::bigint,
 	'its content, with parallel workers');
 RESET ROLE;
