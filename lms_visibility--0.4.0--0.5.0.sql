@@ -32,9 +32,9 @@ $$;
 -- all, when it creates a reference table, adds a node or moves a shard.
 -- The bindings and trusted roles are therefore written through the
 -- coordinator as statements, which name each role, and each node's
--- anchor trigger anchors them among its own roles.  lms._insert_roles()
--- writes the rows kept in lms_roles and lms_trusted (temporary tables);
--- lms._rewrite_roles() writes the current rows again.
+-- anchor trigger anchors them among its own roles.  lms._stash_roles()
+-- moves the rows into the temporary tables lms_roles and lms_trusted,
+-- lms._insert_roles() writes them back; lms._rewrite_roles() does both.
 CREATE FUNCTION lms._insert_roles() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -49,7 +49,7 @@ BEGIN
 	END LOOP;
 END
 $$;
-CREATE FUNCTION lms._rewrite_roles() RETURNS void
+CREATE FUNCTION lms._stash_roles() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
 	CREATE TEMP TABLE lms_roles ON COMMIT DROP AS
@@ -57,10 +57,16 @@ BEGIN
 	CREATE TEMP TABLE lms_trusted ON COMMIT DROP AS SELECT t.role::text AS role FROM lms.trusted_roles t;
 	DELETE FROM lms.role_bindings;
 	DELETE FROM lms.trusted_roles;
+END
+$$;
+CREATE FUNCTION lms._rewrite_roles() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	PERFORM lms._stash_roles();
 	PERFORM lms._insert_roles();
 END
 $$;
-REVOKE ALL ON FUNCTION lms._insert_roles(), lms._rewrite_roles() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lms._stash_roles(), lms._insert_roles(), lms._rewrite_roles() FROM PUBLIC;
 
 -- lms.distribute(shard_count) sets the store out on the Citus cluster this
 -- database is the coordinator of.  Citus refuses, on distributed tables,
@@ -146,11 +152,7 @@ BEGIN
 		END IF;
 	END LOOP;
 
-	CREATE TEMP TABLE lms_roles ON COMMIT DROP AS
-		SELECT b.role::text AS role, b.principal, b.personal_data, b.valid_until FROM lms.role_bindings b;
-	CREATE TEMP TABLE lms_trusted ON COMMIT DROP AS SELECT t.role::text AS role FROM lms.trusted_roles t;
-	DELETE FROM lms.role_bindings;
-	DELETE FROM lms.trusted_roles;
+	PERFORM lms._stash_roles();
 	FOR tbl IN SELECT r.oid::regclass FROM pg_class r
 		WHERE r.relnamespace = 'lms'::regnamespace AND r.relkind = 'r'
 		  AND r.relname NOT IN ('progress', 'cache_proxy') ORDER BY r.oid LOOP
