@@ -59,12 +59,19 @@ static int	maxknown = 0;
 
 /*
  * vis_citus_loaded tells whether the Citus library is loaded in this
- * backend (it is preloaded on every node of a cluster): its settings exist.
+ * backend: its settings exist.  Citus runs only from
+ * shared_preload_libraries, so the answer is the same for the backend's
+ * life, and is looked up once (it is asked on the planner's and the
+ * executor's paths).
  */
 bool
 vis_citus_loaded(void)
 {
-	return GetConfigOption("citus.next_shard_id", true, false) != NULL;
+	static int	loaded = -1;
+
+	if (loaded < 0)
+		loaded = GetConfigOption("citus.next_shard_id", true, false) != NULL;
+	return loaded == 1;
 }
 
 /*
