@@ -7,6 +7,7 @@ OBJS = \
 	src/vis_citus.o \
 	src/vis_load.o \
 	src/vis_graph.o \
+	src/vis_members.o \
 	src/vis_rules.o \
 	src/vis_result.o \
 	src/vis_explain.o \

@@ -158,6 +158,8 @@ extern int	vis_scan(const char *relname, const char *indexname, int64 key,
 extern int	vis_scan_keys(const char *relname, const char *indexname, const int64 *keys,
 						  int nkeys, int natts, const char *const *attnames,
 						  Snapshot snapshot, VisRowFn fn, void *arg, bool record);
+extern VisKey vis_scan_key(const char *relname, const char *indexname, int natts,
+						   const char *const *attnames, int64 value);
 extern double vis_reltuples(const char *relname);
 extern bool vis_fetch_one(const char *relname, const char *indexname, int64 key,
 						  int natts, const char *const *attnames,
@@ -266,7 +268,34 @@ typedef struct VisTenant
 	groupmap_hash *groups;
 	contentmap_hash *content;
 	idlistmap_hash *authored;	/* main author -> content */
+	MemoryContext cxt;			/* where the structure and its members live */
+	struct memberlist_hash *members;	/* vis_members.c, read on demand */
+	keyset_hash *member_keys;	/* the facts the member lists read */
 } VisTenant;
+
+/*
+ * The members of one group who are users of the tenant (vis_members.c),
+ * read the first time a principal's rules need them and kept with the
+ * tenant's structure until a membership of the group changes.
+ */
+typedef struct VisMembers
+{
+	int64		id;				/* the group */
+	char		status;
+	bool		live;			/* false: a membership changed, read again */
+	VisKey		key;			/* the fact the list was read from */
+	VisIdArray	users;
+} VisMembers;
+
+#define SH_PREFIX memberlist
+#define SH_ELEMENT_TYPE VisMembers
+#define SH_KEY_TYPE int64
+#define SH_SCOPE extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+extern VisMembers **vis_group_members(VisTenant *t, const VisIdArray *groups, Snapshot snap);
+extern bool vis_members_changed(VisTenant *t, VisKey key);
 
 /* where vis_compute takes a principal's tenant from */
 typedef VisTenant *(*VisTenantFn) (int64 tenant_id, Snapshot snap, void *arg);

@@ -191,11 +191,17 @@ key_changed(VisKey key)
 		}
 	}
 	for (i = 0; i < VIS_MAX_TENANTS; i++)
-		if (tenants[i].live && keyset_lookup(tenants[i].keys, key) != NULL)
+	{
+		if (!tenants[i].live)
+			continue;
+		if (keyset_lookup(tenants[i].keys, key) != NULL)
 		{
 			tenants[i].live = false;
 			changed = true;
 		}
+		else if (vis_members_changed(tenants[i].t, key))
+			changed = true;
+	}
 	if (key == role_keys[0] || key == role_keys[1])
 	{
 		generation++;			/* the role map (vis_principal.c) reloads */
@@ -396,6 +402,17 @@ tenant_bytes(void)
 		if (tenants[i].cxt != NULL)
 			n += tenants[i].bytes;
 	return n;
+}
+
+/* measure_tenants recounts the tenants' bytes: member lists join them */
+static void
+measure_tenants(void)
+{
+	int			i;
+
+	for (i = 0; i < VIS_MAX_TENANTS; i++)
+		if (tenants[i].cxt != NULL)
+			tenants[i].bytes = MemoryContextMemAllocated(tenants[i].cxt, true);
 }
 
 static Size
@@ -627,6 +644,7 @@ vis_cache_get(int64 principal, bool *kept)
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	MemoryContextSwitchTo(old);
+	measure_tenants();
 	stat_rebuilds++;
 	stat_last_rebuild_ms = INSTR_TIME_GET_MILLISEC(duration);
 

@@ -222,7 +222,8 @@ load_content_row(void *arg, Datum *values, bool *nulls)
  * and each user authored, so that a principal's rules read only what they
  * reach.  Nodes whose parent or owner is in another tenant are treated as
  * having none: nothing crosses tenants.  Labels (names and titles) are
- * for explain_visibility's sentences only.
+ * for explain_visibility's sentences only.  The groups' members are read
+ * later, as rules need them (vis_members.c), into the same context.
  */
 VisTenant *
 vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels)
@@ -241,6 +242,7 @@ vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels)
 	VisContent *c;
 
 	t->tenant_id = tenant_id;
+	t->cxt = CurrentMemoryContext;
 	if (vis_fetch_one("tenants", "tenants_pkey", tenant_id, 1, tenant_cols, snap,
 					  values, nulls))
 		t->extended = !nulls[0] && DatumGetBool(values[0]);

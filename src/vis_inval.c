@@ -150,6 +150,18 @@ vis_record_start(VisRecorder *rec, MemoryContext cxt)
 	rec->keys = keyset_create(cxt, 16, NULL);
 	rec->nreceived = 0;
 	rec->flushed = false;
+
+	/*
+	 * A recorder started within a build reads from the build's snapshot,
+	 * taken before it started: what the build received since then may not
+	 * be in that snapshot either.
+	 */
+	if (recorders != NULL)
+	{
+		rec->nreceived = recorders->nreceived;
+		memcpy(rec->received, recorders->received, sizeof(VisKey) * rec->nreceived);
+		rec->flushed = recorders->flushed;
+	}
 	rec->outer = recorders;
 	recorders = rec;
 }

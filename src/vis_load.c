@@ -398,6 +398,22 @@ vis_scan_keys(const char *relname, const char *indexname, const int64 *keys, int
 }
 
 /*
+ * vis_scan_key returns the key vis_scan_keys records for value on a
+ * relation of one part (not lms.progress on a Citus node): what a build
+ * depends on when a structure read by that scan stands in for it.
+ */
+VisKey
+vis_scan_key(const char *relname, const char *indexname, int natts,
+			 const char *const *attnames, int64 value)
+{
+	VisScanInfo *found = scan_info(relname, indexname, natts, attnames);
+
+	if (found->nparts != 1)
+		elog(ERROR, "lms.%s is not read from one relation on this node", relname);
+	return vis_key(found->parts[0].relid, found->parts[0].keyatt, value);
+}
+
+/*
  * vis_reltuples returns the planner's estimate of the rows of lms.relname,
  * or 0 before its first VACUUM or ANALYZE.
  */
