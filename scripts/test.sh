@@ -72,7 +72,7 @@ installcheck() {
 if [ "${LMS_MEMCHECK:-0}" = 1 ]; then installcheck & installcheck_pid=$!; else installcheck; rc=$?; fi
 createdb lms_tap
 psql -X -q -d lms_tap -c "CREATE EXTENSION pgtap; CREATE EXTENSION lms_visibility;"
-pg_prove -d lms_tap "${TAP_VARS[@]}" --failures test/*.sql >"$WORK/prove.log" 2>&1
+pg_prove -d lms_tap "${TAP_VARS[@]}" --timer --failures test/*.sql >"$WORK/prove.log" 2>&1
 tap_rc=$?
 if [ "${LMS_MEMCHECK:-0}" = 1 ]; then wait $installcheck_pid; rc=$?; fi
 

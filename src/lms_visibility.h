@@ -301,6 +301,7 @@ extern bool vis_members_changed(VisTenant *t, VisKey key);
 typedef VisTenant *(*VisTenantFn) (int64 tenant_id, Snapshot snap, void *arg);
 
 extern VisTenant *vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels);
+extern VisIdSet *vis_tenant_users_among(VisTenant *t, const int64 *ids, int n, Snapshot snap);
 extern VisIdSet *vis_subtree(VisTenant *t, int64 root, VisIdArray *out);
 extern VisIdSet *vis_connected(VisTenant *t, VisIdSet *s, VisIdArray *s_arr,
 							   VisIdArray *out, Snapshot snap);

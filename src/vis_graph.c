@@ -303,6 +303,53 @@ vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels)
 	return t;
 }
 
+typedef struct TenantUsers
+{
+	int64		tenant_id;
+	VisIdSet   *users;			/* the users found in the tenant */
+} TenantUsers;
+
+static void
+user_in_tenant_row(void *arg, Datum *values, bool *nulls)
+{
+	TenantUsers *tu = (TenantUsers *) arg;
+
+	if (DatumGetInt64(values[1]) == tu->tenant_id)
+		vis_idset_add(tu->users, DatumGetInt64(values[0]));
+}
+
+static void
+tenant_user_row(void *arg, Datum *values, bool *nulls)
+{
+	vis_idset_add((VisIdSet *) arg, DatumGetInt64(values[0]));
+}
+
+/*
+ * vis_tenant_users_among returns the set of those of ids that are users of
+ * t's tenant (it may hold others of the tenant too).  Many ids are checked
+ * against the tenant's users read in full, few one by one, in one index
+ * scan (measured: 0.2 us against 0.7 us a user; the store's users bound
+ * the tenant's from above).  Neither read is recorded: the ids come from
+ * rows read in the same snapshot, whose users that snapshot holds too, a
+ * user's tenant never changes (lms._tenant_immutable), and deleting a user
+ * deletes the rows that linked it, whose keys the build did read.
+ */
+VisIdSet *
+vis_tenant_users_among(VisTenant *t, const int64 *ids, int n, Snapshot snap)
+{
+	static const char *const user_cols[] = {"user_id"};
+	static const char *const user_tenant_cols[] = {"user_id", "tenant_id"};
+	TenantUsers tu = {t->tenant_id, vis_idset_create(CurrentMemoryContext, n)};
+
+	if (n * 7.0 > vis_reltuples("users") * 2.0)
+		vis_scan_keys("users", "users_tenant_idx", &t->tenant_id, 1, 1, user_cols, snap,
+					  tenant_user_row, tu.users, false);
+	else
+		vis_scan_keys("users", "users_pkey", ids, n, 2, user_tenant_cols, snap,
+					  user_in_tenant_row, &tu, false);
+	return tu.users;
+}
+
 /*
  * vis_subtree returns S*(root): root and all its descendants in the
  * tenant, as a set and, when out is given, as an array in BFS order.

@@ -816,64 +816,23 @@ collect_sources(VisBuild *b)
  * ------------------------------------------------------------------------
  */
 
-typedef struct TenantUsers
-{
-	int64		tenant_id;
-	VisIdSet   *users;			/* the users found in the tenant */
-} TenantUsers;
-
-static void
-user_in_tenant_row(void *arg, Datum *values, bool *nulls)
-{
-	TenantUsers *tu = (TenantUsers *) arg;
-
-	if (DatumGetInt64(values[1]) == tu->tenant_id)
-		vis_idset_add(tu->users, DatumGetInt64(values[0]));
-}
-
-static void
-tenant_member_row(void *arg, Datum *values, bool *nulls)
-{
-	vis_idset_add((VisIdSet *) arg, DatumGetInt64(values[0]));
-}
-
 /*
  * drop_foreign_users removes from U(p) every user of another tenant among
  * those the rules found otherwise than through the tenant's users or
  * member lists.  The store's triggers refuse such links, but rows loaded
  * with triggers off (session_replication_role = replica) must not open a
- * door either.  Many are checked against the tenant's users, few user by
- * user, in one index scan.  The user-by-user check records no keys: a
- * user's tenant never changes (lms._tenant_immutable), and deleting a user
- * deletes the rows that linked it, whose keys the entry did read.
+ * door either.
  */
 static void
 drop_foreign_users(VisBuild *b)
 {
-	static const char *const user_cols[] = {"user_id"};
-	static const char *const user_tenant_cols[] = {"user_id", "tenant_id"};
 	VisIdArray *ids = &b->unchecked;
 	VisIdSet   *tenant_users;
 	int			i;
 
 	if (ids->n == 0)
 		return;
-	tenant_users = vis_idset_create(CurrentMemoryContext, ids->n);
-
-	/*
-	 * Measured: 0.7 us a user by user, 0.2 us a user of the tenant read in
-	 * full; the store's users bound the tenant's from above.
-	 */
-	if (ids->n * 7.0 > vis_reltuples("users") * 2.0)
-		vis_scan("users", "users_tenant_idx", b->t->tenant_id, 1, user_cols, b->snap,
-				 tenant_member_row, tenant_users);
-	else
-	{
-		TenantUsers tu = {b->t->tenant_id, tenant_users};
-
-		vis_scan_keys("users", "users_pkey", ids->ids, ids->n, 2, user_tenant_cols, b->snap,
-					  user_in_tenant_row, &tu, false);
-	}
+	tenant_users = vis_tenant_users_among(b->t, ids->ids, ids->n, b->snap);
 	for (i = 0; i < ids->n; i++)
 		if (!vis_idset_has(tenant_users, ids->ids[i]))
 			idset_delete(b->r->users, ids->ids[i]);
