@@ -43,14 +43,24 @@ SELECT lms.bind_role('r_other', 71001);
 VACUUM ANALYZE lms.progress, lms.enrollments, lms.users, lms.content;
 CREATE TEMP TABLE principals AS
 	SELECT user_id AS p FROM lms.users WHERE tenant_id IN (1, 2) OR user_id IN (70001, 70002, 71001, 70005);
--- what the rule admits, asked of the function by a superuser (no policy)
-CREATE TEMP VIEW expected AS
-	SELECT pr.p, 'progress' AS tbl, r.user_id, r.content_id, r.context_group_id
+-- under valgrind (pg_prove -S memcheck=1) a sample: each principal's
+-- expected rows are every row's rule, evaluated by the function
+\if :{?memcheck}
+DELETE FROM principals WHERE p NOT IN (70001, 70002, 71001, 70005, 101, 103, 104, 108, 112, 201);
+\endif
+-- what the rule admits, asked of the function by a superuser (no policy);
+-- kept in expected, with the rule's counts for the bound roles' tests in
+-- expected_n, both refreshed after changes
+CREATE FUNCTION pg_temp.rule_rows()
+	RETURNS TABLE (p bigint, tbl text, user_id bigint, content_id bigint, context_group_id bigint)
+	LANGUAGE sql AS $$
+	SELECT pr.p, 'progress', r.user_id, r.content_id, r.context_group_id
 	FROM principals pr, lms.progress r WHERE lms.can_view_stats(pr.p, r.user_id, r.content_id, r.context_group_id)
 	UNION ALL
 	SELECT pr.p, 'enrollments', e.user_id, e.content_id, NULL
-	FROM principals pr, lms.enrollments e WHERE lms.can_view_stats(pr.p, e.user_id, e.content_id, NULL);
--- the rule's counts, for the bound roles' tests (refreshed after changes)
+	FROM principals pr, lms.enrollments e WHERE lms.can_view_stats(pr.p, e.user_id, e.content_id, NULL)
+$$;
+CREATE TEMP TABLE expected AS SELECT * FROM pg_temp.rule_rows();
 CREATE TEMP TABLE expected_n AS SELECT p, tbl, count(*) AS n FROM expected GROUP BY p, tbl;
 GRANT SELECT ON expected_n TO PUBLIC;
 CREATE TEMP TABLE seen (pass text, p bigint, tbl text, user_id bigint, content_id bigint, context_group_id bigint);
@@ -163,7 +173,8 @@ SELECT pg_temp.rangescan_off();
 SET LOCAL ROLE r_app;
 SELECT pg_temp.as_each_principal('changed');
 COMMIT;
-TRUNCATE expected_n;
+TRUNCATE expected, expected_n;
+INSERT INTO expected SELECT * FROM pg_temp.rule_rows();
 INSERT INTO expected_n SELECT p, tbl, count(*) FROM expected GROUP BY p, tbl;
 SELECT is(pg_temp.differences('changed') + pg_temp.differences('changed, heap'), 0::bigint,
 	'pages not all-visible: each principal sees exactly the rule''s rows (no deleted row, every updated one once), from the index or the heap');

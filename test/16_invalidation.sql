@@ -122,7 +122,7 @@ CREATE TEMP TABLE principals AS SELECT user_id AS p FROM lms.users WHERE tenant_
 		UNION SELECT user_id FROM lms.slot_trainers UNION SELECT user_id FROM lms.content_coauthors
 		UNION SELECT main_author_id FROM lms.content));
 \if :{?memcheck}
-DELETE FROM principals WHERE p > 9000 AND p % 3 <> 0;
+DELETE FROM principals WHERE p > 9000 AND p % 10 <> 0;
 \endif
 CREATE FUNCTION pg_temp.mismatches() RETURNS bigint LANGUAGE sql AS $$
 	SELECT count(*) FROM principals WHERE
