@@ -116,7 +116,7 @@ record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed)
 # replayed from WAL, a path of its own): the others time pgbench runs,
 # measure memory, or drive clients and packages through the same SQL
 SHELL_TESTS="test/shell/standby.sh"
-[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/faults.sh test/shell/soak.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/citus.sh test/shell/package.sh"
+[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/soak.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/citus.sh test/shell/package.sh"
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
 	echo "== $t"

@@ -116,24 +116,34 @@ RESET lms.cache_memory;
 
 -- Every kind of change, one statement at a time; after each, every
 -- principal's U(p) and C(p) as cached against the plain-SQL rules.
-CREATE TEMP TABLE principals AS SELECT user_id AS p FROM lms.users WHERE tenant_id IN (1, 2, 9)
+CREATE TEMP TABLE principals AS SELECT user_id AS p, true AS checked FROM lms.users WHERE tenant_id IN (1, 2, 9)
 	AND (user_id < 9000 OR user_id IN (SELECT user_id FROM lms.group_roles UNION SELECT user_id FROM lms.tenant_roles
 		UNION SELECT manager_id FROM lms.managers UNION SELECT user_id FROM lms.session_instructors
 		UNION SELECT user_id FROM lms.slot_trainers UNION SELECT user_id FROM lms.content_coauthors
 		UNION SELECT main_author_id FROM lms.content));
+-- under valgrind (pg_prove -S memcheck=1) every principal is still rebuilt
+-- after each change, and a sample compared with the plain-SQL rules (the
+-- plain side is nine tenths of the time, and none of it this extension's)
 \if :{?memcheck}
-DELETE FROM principals WHERE p > 9000 AND p % 10 <> 0;
+DELETE FROM principals WHERE p > 9000 AND p % 3 <> 0;
+UPDATE principals SET checked = (p % 4 = 0);
 \endif
+-- the principals whose U(p) and C(p) as cached differ from the plain-SQL
+-- rules' (every principal's read from the cache, the checked ones compared)
 CREATE FUNCTION pg_temp.mismatches() RETURNS bigint LANGUAGE sql AS $$
-	SELECT count(*) FROM principals WHERE
-		(SELECT coalesce(md5(string_agg(u::text, ',' ORDER BY u)), '') FROM lms.visible_users(p) u)
-		IS DISTINCT FROM (SELECT coalesce(md5(string_agg(user_id::text, ',' ORDER BY user_id)), '')
-						  FROM lms_plain.visible_users(p))
-	 OR (SELECT coalesce(md5(string_agg(content_id || ':' || restricted, ',' ORDER BY content_id)), '')
-		 FROM lms.accessible_content(p))
-		IS DISTINCT FROM (SELECT coalesce(md5(string_agg(content_id || ':' || r, ',' ORDER BY content_id)), '')
-						  FROM (SELECT content_id, bool_and(ctx IS NOT NULL) AS r
-								FROM lms_plain.content_grants(p) GROUP BY content_id) g)
+	SELECT count(*) FROM (
+		SELECT p, checked,
+			(SELECT coalesce(md5(string_agg(u::text, ',' ORDER BY u)), '') FROM lms.visible_users(p) u) AS u,
+			(SELECT coalesce(md5(string_agg(content_id || ':' || restricted, ',' ORDER BY content_id)), '')
+			 FROM lms.accessible_content(p)) AS c
+		FROM principals OFFSET 0) cached
+	WHERE CASE WHEN checked THEN
+		u IS DISTINCT FROM (SELECT coalesce(md5(string_agg(user_id::text, ',' ORDER BY user_id)), '')
+							FROM lms_plain.visible_users(p))
+		OR c IS DISTINCT FROM (SELECT coalesce(md5(string_agg(content_id || ':' || r, ',' ORDER BY content_id)), '')
+							   FROM (SELECT content_id, bool_and(ctx IS NOT NULL) AS r
+									 FROM lms_plain.content_grants(p) GROUP BY content_id) g)
+		ELSE false END
 $$;
 SELECT is(pg_temp.mismatches(), 0::bigint, 'to start with: the cache agrees with the plain-SQL rules');
 CREATE TEMP TABLE changes (n serial, what text, stmt text);

@@ -38,9 +38,10 @@ same "explain_visibility works on the standby" \
 # a warm session on the standby, then a revocation on the primary
 LOG="$LMS_TEST_WORK/standby_watch.log"
 (printf 'SET ROLE s_coach;\nSELECT now(), count(*) FROM lms.progress \\watch 0.2\n' |
-	timeout 20 psql -X -q -At -h "$SB" -p "$SBPORT" -d standby_test >"$LOG" 2>&1 || true) &
+	timeout 60 psql -X -q -At -h "$SB" -p "$SBPORT" -d standby_test >"$LOG" 2>&1 || true) &
 watcher=$!
-sleep 1.5
+# its first answer (a server under valgrind takes seconds to start a session)
+for _ in $(seq 300); do [ -s "$LOG" ] && break; sleep 0.1; done
 same "the standby session sees the coach's 3 rows" "$(tail -1 "$LOG" | cut -d'|' -f2)" 3
 psql -X -q -d standby_test -c "DELETE FROM lms.group_roles WHERE user_id = 104"
 catch_up
