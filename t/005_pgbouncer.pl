@@ -35,28 +35,20 @@ $node->safe_psql('postgres', 'CREATE EXTENSION lms_visibility');
 $node->safe_psql('postgres', slurp_file('sample/platform.sql'));
 $node->safe_psql('postgres', "CREATE ROLE app_server LOGIN; SELECT lms.trust_role('app_server')");
 
-# PgBouncer in transaction mode, 2 server connections, trust for app_server
+# PgBouncer (t/pgbouncer.ini.in) for app_server
 my $dir = PostgreSQL::Test::Utils::tempdir;
 my $bport = PostgreSQL::Test::Cluster::get_free_port();
 my $host = $node->host;
 my $port = $node->port;
 append_to_file("$dir/users.txt", qq{"app_server" ""\n});
-append_to_file("$dir/pgbouncer.ini", <<INI);
-[databases]
-pool_test = host=$host port=$port dbname=postgres
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $bport
-unix_socket_dir =
-auth_type = trust
-auth_file = $dir/users.txt
-pool_mode = transaction
-default_pool_size = 2
-max_client_conn = 200
-ignore_startup_parameters = extra_float_digits
-logfile = $dir/pgbouncer.log
-pidfile = $dir/pgbouncer.pid
-INI
+my %fill = (
+	DB => 'pool_test',
+	HOST => $host,
+	PORT => $port,
+	DBNAME => 'postgres',
+	BPORT => $bport,
+	DIR => $dir);
+append_to_file("$dir/pgbouncer.ini", slurp_file('t/pgbouncer.ini.in') =~ s/@(\w+)@/$fill{$1}/gr);
 is(system('pgbouncer', '-d', "$dir/pgbouncer.ini"), 0, 'pgbouncer started in transaction mode');
 END { kill 'TERM', slurp_file("$dir/pgbouncer.pid") if defined $dir && -f "$dir/pgbouncer.pid"; }
 

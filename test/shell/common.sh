@@ -51,22 +51,8 @@ start_pgbouncer() {
 	BPORT=$(free_port $((PGPORT + 3)))
 	mkdir -p "$dir"
 	for r in "$@"; do echo "\"$r\" \"\""; done >"$dir/users.txt"
-	cat >"$dir/pgbouncer.ini" <<INI
-[databases]
-$db = host=$PGHOST port=$PGPORT dbname=$db
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = $BPORT
-unix_socket_dir =
-auth_type = trust
-auth_file = $dir/users.txt
-pool_mode = transaction
-default_pool_size = 2
-max_client_conn = 200
-ignore_startup_parameters = extra_float_digits
-logfile = $dir/pgbouncer.log
-pidfile = $dir/pgbouncer.pid
-INI
+	sed -e "s|@DB@|$db|; s|@HOST@|$PGHOST|; s|@PORT@|$PGPORT|; s|@DBNAME@|$db|; s|@BPORT@|$BPORT|; s|@DIR@|$dir|g" \
+		t/pgbouncer.ini.in >"$dir/pgbouncer.ini"
 	chown -R postgres:postgres "$dir"
 	as_postgres pgbouncer -d "$dir/pgbouncer.ini" && pass "pgbouncer started in transaction mode"
 	trap "[ -f '$dir/pgbouncer.pid' ] && kill \$(cat '$dir/pgbouncer.pid') 2>/dev/null" EXIT
