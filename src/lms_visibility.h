@@ -586,6 +586,7 @@ extern void vis_share_stale(struct dsm_segment *seg);
 extern void vis_share_drop(struct dsm_segment *seg, int64 principal);
 extern VisResult *vis_share_attach(int64 principal, MemoryContext cxt);
 extern VisResult *vis_cache_get_rows(int64 principal, bool *kept);
+extern void vis_cache_share(int64 principal);
 /* vis_result_has_user tells whether user_id is in U(p) */
 static inline bool
 vis_result_has_user(VisResult *r, int64 user_id)

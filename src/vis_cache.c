@@ -61,6 +61,7 @@ typedef struct VisCacheEntry
 	VisResult  *res;
 	keyset_hash *keys;			/* the facts the result read */
 	struct dsm_segment *share;	/* the entry as parallel workers see it */
+	bool		share_tried;	/* share is what vis_share_create gave */
 } VisCacheEntry;
 
 typedef struct VisPrincipalSlot
@@ -584,6 +585,48 @@ lookup(int64 principal)
 	return slot != NULL ? slot->entry : NULL;
 }
 
+/* share_entry shares the entry with parallel workers (vis_share.c), once */
+static void
+share_entry(VisCacheEntry *e)
+{
+	if (!e->share_tried)
+	{
+		e->share_tried = true;
+		e->share = vis_share_create(e->res);
+	}
+}
+
+/*
+ * entry_result returns the entry's result, shared first with the workers
+ * when the leader of a parallel query asks for it while the query runs.
+ * Serializing an entry costs about what building it does, so only the
+ * entries a parallel query uses are shared.
+ */
+static inline VisResult *
+entry_result(VisCacheEntry *e)
+{
+	if (!e->share_tried && IsInParallelMode() && !IsParallelWorker())
+		share_entry(e);
+	return e->res;
+}
+
+/*
+ * vis_cache_share shares the cached entry of a principal with the workers
+ * of the parallel query the executor is starting (parallel mode only
+ * begins when the query runs).
+ */
+void
+vis_cache_share(int64 principal)
+{
+	VisCacheEntry *e;
+
+	if (IsParallelWorker())
+		return;
+	e = lookup(principal);
+	if (e != NULL && e->live)
+		share_entry(e);
+}
+
 /*
  * vis_cache_get returns U(p) and C(p) of a principal, from the cache or
  * freshly computed.  The result stays valid until the next call.  kept
@@ -614,7 +657,7 @@ vis_cache_get(int64 principal, bool *kept)
 	if (last_hit && last_hit->principal == principal && last_hit->live)
 	{
 		stat_hits++;
-		return last_hit->res;
+		return entry_result(last_hit);
 	}
 
 	watch_proxy();
@@ -627,7 +670,7 @@ vis_cache_get(int64 principal, bool *kept)
 		stat_hits++;
 		dlist_move_head(&lru, &e->lru);
 		last_hit = e;
-		return e->res;
+		return entry_result(e);
 	}
 
 	/* build in a context of the caller: if anything fails it goes away */
@@ -671,7 +714,6 @@ vis_cache_get(int64 principal, bool *kept)
 	e->res = res;
 	e->keys = rec.keys;
 	e->bytes = MemoryContextMemAllocated(cxt, true);
-	e->share = vis_share_create(res);
 	if (e->xact_local)
 		any_xact_local = true;
 	dlist_push_head(&lru, &e->lru);
@@ -680,7 +722,7 @@ vis_cache_get(int64 principal, bool *kept)
 	nentries++;
 	entry_bytes += e->bytes;
 	last_hit = e;
-	return res;
+	return entry_result(e);
 }
 
 /*

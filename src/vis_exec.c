@@ -296,7 +296,9 @@ guard_scan(Candidate *c, int64 p, VisResult *r)
  * of the store that apply the policy.  The principal and its visibility
  * are only looked at when some scan applies the policy (not for writes,
  * nor for queries that bypass row-level security).  A result the cache did
- * not keep (born stale) is left to the function calls.
+ * not keep (born stale) is left to the function calls.  For a parallel
+ * query, the current principal's cached entry is then shared with the
+ * workers.
  */
 static void
 vis_executor_start(QueryDesc *queryDesc, int eflags)
@@ -317,17 +319,23 @@ vis_executor_start(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 
 	vis_cache_statement_start();
-	if (!vis_row_shortcut || (eflags & EXEC_FLAG_EXPLAIN_ONLY) || queryDesc->planstate == NULL)
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
-	old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
-	find_candidates(queryDesc->planstate, &candidates);
-	if (candidates != NIL && vis_current_principal_quiet(&p) &&
-		(r = vis_cache_get_rows(p, &kept)) != NULL && kept)
+	if (vis_row_shortcut && queryDesc->planstate != NULL)
 	{
-		foreach(lc, candidates)
-			guard_scan(lfirst(lc), p, r);
+		old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
+		find_candidates(queryDesc->planstate, &candidates);
+		if (candidates != NIL && vis_current_principal_quiet(&p) &&
+			(r = vis_cache_get_rows(p, &kept)) != NULL && kept)
+		{
+			foreach(lc, candidates)
+				guard_scan(lfirst(lc), p, r);
+		}
+		MemoryContextSwitchTo(old);
 	}
-	MemoryContextSwitchTo(old);
+	/* the workers of a parallel query read the leader's entry */
+	if (queryDesc->plannedstmt->parallelModeNeeded && vis_current_principal_quiet(&p))
+		vis_cache_share(p);
 }
 
 void

@@ -5,8 +5,8 @@
  *
  *	  A parallel worker is a fresh process: without help, each would load
  *	  the catalogs and rebuild the principal's sets for every parallel query.
- *	  Instead the leader serializes each large cached entry once into a
- *	  dynamic shared memory segment (the chunked bitmaps and sorted arrays,
+ *	  Instead the leader serializes each large cached entry that a parallel
+ *	  query of its uses, once, into a dynamic shared memory segment (the chunked bitmaps and sorted arrays,
  *	  usable in place) and writes the segment's handle into a file of its
  *	  own, pg_stat_tmp/lms_visibility.<leader pid>.<principal>.  A worker
  *	  finds its leader through its lock group, reads the handle, attaches,
@@ -273,8 +273,7 @@ sweep_files(void)
  * vis_share_create serializes a cached result into a new segment kept
  * mapped for the backend's life, publishes its handle, and returns it; NULL
  * when the result is small or anything fails (the workers then build for
- * themselves).  Whether a later query goes parallel is not known here, so
- * every large entry is shared.
+ * themselves).  The cache calls it in the leader of a parallel query.
  */
 dsm_segment *
 vis_share_create(VisResult *r)

@@ -2,7 +2,7 @@
 -- build their own), always exactly as a serial plan would, and never from
 -- an entry made stale by a change.
 BEGIN;
-SELECT plan(14);
+SELECT plan(15);
 \set QUIET 1
 -- n learners on the first k of 20 courses; under valgrind (pg_prove -S
 -- memcheck=1) fewer, still enough for the admin's entry to be shared (1,000
@@ -55,6 +55,10 @@ GRANT EXECUTE ON FUNCTION pg_temp.parallel(text), pg_temp.serial(text), pg_temp.
 
 SET ROLE t_par_admin;
 SELECT is(pg_temp.serial(:'count'), (:n * :k)::bigint, 'the tenant admin, serially: every row of its tenant');
+RESET ROLE;
+SELECT ok(NOT EXISTS (SELECT 1 FROM pg_ls_dir('pg_stat_tmp') f WHERE f = 'lms_visibility.' || pg_backend_pid() || '.80001'),
+	'a serial query does not publish its entry for workers');
+SET ROLE t_par_admin;
 SELECT ok(pg_temp.workers_launched(:'count'), 'a forced parallel plan launches workers');
 SELECT is(pg_temp.parallel(:'count'), (:n * :k)::bigint, 'the same with parallel workers');
 -- the dimensions' policies in the workers: the group scope is shared too
@@ -64,14 +68,14 @@ RESET ROLE;
 INSERT INTO lms.tenants VALUES (81, 'another', false);
 SET ROLE t_par_admin;
 SELECT is(pg_temp.serial('SELECT count(*) FROM lms.group_members'), 600::bigint,
-	'the memberships of its tenant, serially (the leader builds and shares its entry)');
+	'the memberships of its tenant, serially');
 SELECT is(pg_temp.parallel('SELECT count(*) FROM lms.group_members'), 600::bigint,
 	'the same with parallel workers');
 SELECT is(pg_temp.parallel('SELECT count(*) FROM lms.content'), 20::bigint,
 	'its content, with parallel workers');
 RESET ROLE;
 SELECT ok(EXISTS (SELECT 1 FROM pg_ls_dir('pg_stat_tmp') f WHERE f = 'lms_visibility.' || pg_backend_pid() || '.80001'),
-	'the large entry is published for the workers');
+	'the large entry a parallel query used is published for the workers');
 SET ROLE t_par_gadmin;
 SELECT is(pg_temp.serial(:'count'), 3000::bigint, 'the group admin, serially: its 600 learners on 5 courses');
 SELECT is(pg_temp.parallel(:'count'), 3000::bigint, 'the same with parallel workers');
