@@ -4,20 +4,22 @@
  *	  Sharing a backend's cached U(p) and C(p) with its parallel workers.
  *
  *	  A parallel worker is a fresh process: without help, each would load
- *	  the catalogs and rebuild the principal's sets for every parallel query.
- *	  Instead the leader serializes each large cached entry that a parallel
- *	  query of its uses, once, into a dynamic shared memory segment (the chunked bitmaps and sorted arrays,
- *	  usable in place) and writes the segment's handle into a file of its
- *	  own, pg_stat_tmp/lms_visibility.<leader pid>.<principal>.  A worker
- *	  finds its leader through its lock group, reads the handle, attaches,
- *	  checks the segment's header (magic, leader, principal, not stale) and
- *	  makes of it an ordinary VisResult: its bitmaps' chunks are the
- *	  segment's own words, the grants and smaller sets are copied.  The file is written by the server
- *	  only: no value a SQL user can set takes part.  A stale entry is freed
- *	  and unpublished by the leader's next cache lookup, which in practice
- *	  comes before its workers start; for the window in between, the
- *	  invalidation callback marks the leader's segments stale (a plain store)
- *	  and a worker that sees the mark builds for itself.
+ *	  the catalogs and rebuild the principal's sets for every parallel
+ *	  query. Instead the leader serializes each large cached entry that a
+ *	  parallel query of its uses, once, into a dynamic shared memory
+ *	  segment (the chunked bitmaps and sorted arrays, usable in place) and
+ *	  writes the segment's handle into a file of its own,
+ *	  pg_stat_tmp/lms_visibility.<leader pid>.<principal>.  A worker finds
+ *	  its leader through its lock group, reads the handle, attaches,
+ *	  checks the segment's header (magic, leader, principal, not stale)
+ *	  and makes of it an ordinary VisResult: its bitmaps' chunks are the
+ *	  segment's own words, the grants and smaller sets are copied.  The
+ *	  file is written by the server only: no value a SQL user can set
+ *	  takes part.  A stale entry is freed and unpublished by the leader's
+ *	  next cache lookup, which in practice comes before its workers start;
+ *	  for the window in between, the invalidation callback marks the
+ *	  leader's segments stale (a plain store) and a worker that sees the
+ *	  mark builds for itself.
  *
  * IDENTIFICATION
  *	  src/vis_share.c
