@@ -585,35 +585,11 @@ lookup(int64 principal)
 	return slot != NULL ? slot->entry : NULL;
 }
 
-/* share_entry shares the entry with parallel workers (vis_share.c), once */
-static void
-share_entry(VisCacheEntry *e)
-{
-	if (!e->share_tried)
-	{
-		e->share_tried = true;
-		e->share = vis_share_create(e->res);
-	}
-}
-
-/*
- * entry_result returns the entry's result, shared first with the workers
- * when the leader of a parallel query asks for it while the query runs.
- * Serializing an entry costs about what building it does, so only the
- * entries a parallel query uses are shared.
- */
-static inline VisResult *
-entry_result(VisCacheEntry *e)
-{
-	if (!e->share_tried && IsInParallelMode() && !IsParallelWorker())
-		share_entry(e);
-	return e->res;
-}
-
 /*
  * vis_cache_share shares the cached entry of a principal with the workers
- * of the parallel query the executor is starting (parallel mode only
- * begins when the query runs).
+ * of the parallel query the executor is starting (vis_share.c), once.
+ * Serializing an entry costs about what building it does, so only the
+ * entries a parallel query uses are shared.
  */
 void
 vis_cache_share(int64 principal)
@@ -623,8 +599,11 @@ vis_cache_share(int64 principal)
 	if (IsParallelWorker())
 		return;
 	e = lookup(principal);
-	if (e != NULL && e->live)
-		share_entry(e);
+	if (e != NULL && e->live && !e->share_tried)
+	{
+		e->share_tried = true;
+		e->share = vis_share_create(e->res);
+	}
 }
 
 /*
@@ -657,7 +636,7 @@ vis_cache_get(int64 principal, bool *kept)
 	if (last_hit && last_hit->principal == principal && last_hit->live)
 	{
 		stat_hits++;
-		return entry_result(last_hit);
+		return last_hit->res;
 	}
 
 	watch_proxy();
@@ -670,7 +649,7 @@ vis_cache_get(int64 principal, bool *kept)
 		stat_hits++;
 		dlist_move_head(&lru, &e->lru);
 		last_hit = e;
-		return entry_result(e);
+		return e->res;
 	}
 
 	/* build in a context of the caller: if anything fails it goes away */
@@ -722,7 +701,7 @@ vis_cache_get(int64 principal, bool *kept)
 	nentries++;
 	entry_bytes += e->bytes;
 	last_hit = e;
-	return entry_result(e);
+	return res;
 }
 
 /*
