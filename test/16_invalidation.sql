@@ -24,6 +24,24 @@ BEGIN
 	END LOOP;
 	RETURN pg_temp.rebuilds() - before;
 END $$;
+-- rebuilt_by(ps, stmt) warms ps, runs stmt, and returns how many of their
+-- entries the next warm rebuilds.  A backend that falls more than 4,096
+-- messages behind on the shared invalidation queue (a long statement under
+-- valgrind while the other suites run DDL) is reset and must flush
+-- everything, so a nonzero count is tried twice more: a write that
+-- invalidates the entries does so every time.
+CREATE FUNCTION pg_temp.rebuilt_by(ps bigint[], stmt text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	n bigint;
+BEGIN
+	FOR attempt IN 1..3 LOOP
+		PERFORM pg_temp.warm(ps);
+		EXECUTE stmt;
+		n := pg_temp.warm(ps);
+		EXIT WHEN n = 0;
+	END LOOP;
+	RETURN n;
+END $$;
 \set QUIET 0
 
 -- The sample: 113 instructs session 502, 103 is group_admin of Sales (10,
@@ -34,16 +52,15 @@ SELECT cmp_ok(pg_temp.warm(:sample), '>', 0::bigint, 'the sample''s principals a
 SELECT is(pg_temp.warm(:sample), 0::bigint, 'and then come from the cache');
 
 -- statistics writes: nothing the rules read
-UPDATE lms.progress SET viewed_pct = 50, completed_pct = 40, score = 77,
-	last_activity_at = now(), certificate_issued_at = now(), completed_at = now();
-SELECT is(pg_temp.warm(:sample), 0::bigint, 'progress written (percentages, score, dates): no entry is rebuilt');
-UPDATE lms.enrollments SET activated_at = now(), expires_at = now() + interval '1 year';
-SELECT is(pg_temp.warm(:sample), 0::bigint, 'enrolment dates written: no entry is rebuilt');
-UPDATE lms.users SET last_sign_in_at = now(), company = 'Acme', custom_fields = '{"a": 1}';
-SELECT is(pg_temp.warm(:sample), 0::bigint, 'users'' personal data written: no entry is rebuilt');
-UPDATE lms.content SET title = title || ' (v2)';
-UPDATE lms.groups SET name = name || ' (renamed)';
-SELECT is(pg_temp.warm(:sample), 0::bigint, 'titles and group names written: no entry is rebuilt');
+SELECT is(pg_temp.rebuilt_by(:sample, $q$UPDATE lms.progress SET viewed_pct = 50, completed_pct = 40, score = 77,
+	last_activity_at = now(), certificate_issued_at = now(), completed_at = now()$q$), 0::bigint,
+	'progress written (percentages, score, dates): no entry is rebuilt');
+SELECT is(pg_temp.rebuilt_by(:sample, $q$UPDATE lms.enrollments SET activated_at = now(), expires_at = now() + interval '1 year'$q$),
+	0::bigint, 'enrolment dates written: no entry is rebuilt');
+SELECT is(pg_temp.rebuilt_by(:sample, $q$UPDATE lms.users SET last_sign_in_at = now(), company = 'Acme', custom_fields = '{"a": 1}'$q$),
+	0::bigint, 'users'' personal data written: no entry is rebuilt');
+SELECT is(pg_temp.rebuilt_by(:sample, $q$UPDATE lms.content SET title = title || ' (v2)';
+	UPDATE lms.groups SET name = name || ' (renamed)'$q$), 0::bigint, 'titles and group names written: no entry is rebuilt');
 INSERT INTO lms.progress (user_id, content_id, context_group_id) VALUES (127, 509, 10);
 SELECT is(pg_temp.warm(:sample), 0::bigint, 'a first row on a course: no entry is rebuilt (no rule reads it)');
 
@@ -71,11 +88,11 @@ SELECT ok(NOT lms.content_stats_access(105, 510), 'the assignment taken back: th
 
 -- tenants are independent
 SELECT pg_temp.warm(:sample) AS warmed \gset
-INSERT INTO lms.group_members SELECT g.group_id, u.user_id FROM lms.groups g, lms.users u
-	WHERE g.tenant_id = 2 AND u.tenant_id = 2 ON CONFLICT DO NOTHING;
-INSERT INTO lms.group_roles SELECT g.group_id, 202, 'coach' FROM lms.groups g WHERE g.tenant_id = 2 ON CONFLICT DO NOTHING;
-UPDATE lms.tenants SET extended_visibility = NOT extended_visibility WHERE tenant_id = 2;
-SELECT is(pg_temp.warm('{101, 103, 104, 105, 106, 112, 113}'), 0::bigint,
+SELECT is(pg_temp.rebuilt_by('{101, 103, 104, 105, 106, 112, 113}', $q$
+	INSERT INTO lms.group_members SELECT g.group_id, u.user_id FROM lms.groups g, lms.users u
+		WHERE g.tenant_id = 2 AND u.tenant_id = 2 ON CONFLICT DO NOTHING;
+	INSERT INTO lms.group_roles SELECT g.group_id, 202, 'coach' FROM lms.groups g WHERE g.tenant_id = 2 ON CONFLICT DO NOTHING;
+	UPDATE lms.tenants SET extended_visibility = NOT extended_visibility WHERE tenant_id = 2$q$), 0::bigint,
 	'memberships, roles and the setting of tenant 2 changed: no entry of tenant 1 is rebuilt');
 SELECT cmp_ok(pg_temp.warm('{201, 202, 203}'), '>', 0::bigint, 'tenant 2''s own entries are');
 
@@ -192,7 +209,8 @@ BEGIN
 END $$;
 SELECT is(bad, 0::bigint, 'after ' || what || ': every principal''s cached view equals the plain-SQL rules')
 FROM pg_temp.apply_all() ORDER BY k;
-SELECT is(pg_temp.warm(array_agg(p)), 0::bigint, 'after a statistics-only write every entry comes from the cache')
+SELECT is(pg_temp.rebuilt_by(array_agg(p), 'UPDATE lms.progress SET score = 3, viewed_pct = 4'), 0::bigint,
+	'after a statistics-only write every entry comes from the cache')
 FROM principals;
 
 SELECT * FROM finish();
