@@ -24,17 +24,22 @@ BEGIN
 	END LOOP;
 	RETURN pg_temp.rebuilds() - before;
 END $$;
--- rebuilt_by(ps, stmt) warms ps, runs stmt, and returns how many of their
--- entries the next warm rebuilds.  A backend that falls more than 4,096
--- messages behind on the shared invalidation queue (a long statement under
--- valgrind while the other suites run DDL) is reset and must flush
--- everything, so a nonzero count is tried twice more: a write that
--- invalidates the entries does so every time.
-CREATE FUNCTION pg_temp.rebuilt_by(ps bigint[], stmt text) RETURNS bigint LANGUAGE plpgsql AS $$
+-- rebuilt_by(ps, stmt, undo) warms ps, runs stmt, and returns how many of
+-- their entries the next warm rebuilds.  A backend that falls more than
+-- 4,096 messages behind on the shared invalidation queue (the queue is
+-- one for all databases: under valgrind, the other suites' writes fill it
+-- while this backend computes) is reset and must flush everything, so a
+-- nonzero count is tried twice more, after undo: a write that invalidates
+-- the entries does so every time.
+CREATE FUNCTION pg_temp.rebuilt_by(ps bigint[], stmt text, undo text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql AS $$
 DECLARE
 	n bigint;
 BEGIN
 	FOR attempt IN 1..3 LOOP
+		IF attempt > 1 AND undo IS NOT NULL THEN
+			EXECUTE undo;
+		END IF;
 		PERFORM pg_temp.warm(ps);
 		EXECUTE stmt;
 		n := pg_temp.warm(ps);
@@ -49,7 +54,7 @@ END $$;
 -- 201 platform_admin of tenant 2.
 \set sample '\'{101, 103, 104, 105, 106, 112, 113, 201, 202, 203}\'::bigint[]'
 SELECT cmp_ok(pg_temp.warm(:sample), '>', 0::bigint, 'the sample''s principals are built once');
-SELECT is(pg_temp.warm(:sample), 0::bigint, 'and then come from the cache');
+SELECT is(pg_temp.rebuilt_by(:sample, 'SELECT'), 0::bigint, 'and then come from the cache');
 
 -- statistics writes: nothing the rules read
 SELECT is(pg_temp.rebuilt_by(:sample, $q$UPDATE lms.progress SET viewed_pct = 50, completed_pct = 40, score = 77,
@@ -61,14 +66,17 @@ SELECT is(pg_temp.rebuilt_by(:sample, $q$UPDATE lms.users SET last_sign_in_at = 
 	0::bigint, 'users'' personal data written: no entry is rebuilt');
 SELECT is(pg_temp.rebuilt_by(:sample, $q$UPDATE lms.content SET title = title || ' (v2)';
 	UPDATE lms.groups SET name = name || ' (renamed)'$q$), 0::bigint, 'titles and group names written: no entry is rebuilt');
-INSERT INTO lms.progress (user_id, content_id, context_group_id) VALUES (127, 509, 10);
-SELECT is(pg_temp.warm(:sample), 0::bigint, 'a first row on a course: no entry is rebuilt (no rule reads it)');
+SELECT is(pg_temp.rebuilt_by(:sample, 'INSERT INTO lms.progress (user_id, content_id, context_group_id) VALUES (127, 509, 10)',
+	'DELETE FROM lms.progress WHERE user_id = 127 AND content_id = 509'), 0::bigint,
+	'a first row on a course: no entry is rebuilt (no rule reads it)');
 
 -- a learner's first row in a path session changes what its instructor sees
 SELECT ok(NOT lms.can_view_user(113, 127), 'before: the instructor of session 502 does not see learner 127');
-INSERT INTO lms.progress (user_id, content_id, context_group_id) VALUES (127, 502, 10);
-SELECT ok(lms.can_view_user(113, 127), 'a first row on session 502: its instructor sees the learner from the next statement');
-SELECT is(pg_temp.warm(:sample), 0::bigint, 'and only the instructor''s entry was rebuilt');
+SELECT is(pg_temp.rebuilt_by('{101, 103, 104, 105, 106, 112, 201, 202, 203}',
+	'INSERT INTO lms.progress (user_id, content_id, context_group_id) VALUES (127, 502, 10)',
+	'DELETE FROM lms.progress WHERE user_id = 127 AND content_id = 502'), 0::bigint,
+	'a first row on session 502: no entry but the instructor''s is rebuilt');
+SELECT ok(lms.can_view_user(113, 127), 'and its instructor sees the learner from the next statement');
 CREATE ROLE inval_instructor;
 SELECT lms.bind_role('inval_instructor', 113);
 SET ROLE inval_instructor;
@@ -98,12 +106,12 @@ SELECT cmp_ok(pg_temp.warm('{201, 202, 203}'), '>', 0::bigint, 'tenant 2''s own 
 
 -- within a tenant, only the entries that read the changed fact
 SELECT ok(NOT lms.can_view_user(103, 129), 'before: the group_admin of Sales does not see user 129');
-INSERT INTO lms.group_members VALUES (12, 129);
-SELECT ok(lms.can_view_user(103, 129), 'a member added to a sub-subgroup of Sales: its group_admin sees them');
+SELECT is(pg_temp.rebuilt_by('{101, 112, 113}', 'INSERT INTO lms.group_members VALUES (12, 129)',
+	'DELETE FROM lms.group_members WHERE group_id = 12 AND user_id = 129'), 0::bigint,
+	'a member added to a sub-subgroup of Sales: the platform admin''s, slot trainer''s and instructor''s entries are kept');
+SELECT ok(lms.can_view_user(103, 129), 'and its group_admin sees them');
 SELECT ok(lms.can_view_user(101, 129) AND NOT lms.can_view_user(112, 129),
 	'the platform admin and the slot trainer see as before');
-SELECT is(pg_temp.warm('{101, 112, 113}'), 0::bigint,
-	'and their entries were kept: a membership is not a fact they read');
 DELETE FROM lms.group_members WHERE group_id = 12 AND user_id = 129;
 SELECT ok(NOT lms.can_view_user(103, 129), 'the member removed: gone from the group_admin''s view');
 
