@@ -399,12 +399,16 @@ vis_chunk_hash(int64 key)
 	return (uint32) (x >> 32);
 }
 
+/*
+ * A bitmap is one of two shapes: when its chunks span a short range, one
+ * array of bits from flat_base on (a test is then one load); otherwise the
+ * chunk table.  Neither: not built.
+ */
 typedef struct VisBitmap
 {
-	uint32		mask;			/* slots - 1; no slots: not built */
-	VisBitChunk *slots;
-	/* the same bits in one array, when the chunks span a short range */
-	uint64	   *flat;			/* NULL: look the chunks up */
+	uint32		mask;			/* slots - 1 */
+	VisBitChunk *slots;			/* NULL: no chunk table */
+	uint64	   *flat;			/* NULL: no flat array */
 	int64		flat_base;		/* the id of the first bit */
 	uint64		flat_bits;
 } VisBitmap;
@@ -412,6 +416,12 @@ typedef struct VisBitmap
 /* vis_result.c: the bitmaps, and the results' representation below */
 extern bool vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt);
 extern uint64 vis_bitmap_ids(const VisBitmap *bm, int64 *out);
+
+static inline bool
+vis_bitmap_built(const VisBitmap *bm)
+{
+	return bm->flat != NULL || bm->slots != NULL;
+}
 
 /* vis_bitmap_test tells whether id is in a built bitmap: the per-row test */
 static inline bool
@@ -591,7 +601,7 @@ extern void vis_cache_share(int64 principal);
 static inline bool
 vis_result_has_user(VisResult *r, int64 user_id)
 {
-	if (r->user_bits.slots != NULL)
+	if (vis_bitmap_built(&r->user_bits))
 		return vis_bitmap_test(&r->user_bits, user_id);
 	return vis_idset_has(r->users, user_id);
 }
@@ -600,7 +610,7 @@ vis_result_has_user(VisResult *r, int64 user_id)
 static inline bool
 vis_result_has_group(VisResult *r, int64 group_id)
 {
-	if (r->group_bits.slots != NULL)
+	if (vis_bitmap_built(&r->group_bits))
 		return vis_bitmap_test(&r->group_bits, group_id);
 	return r->groups != NULL && vis_idset_has(r->groups, group_id);
 }
@@ -617,7 +627,7 @@ vis_result_sees(VisResult *r, int64 user_id, int64 content_id,
 {
 	if (!vis_result_has_user(r, user_id))
 		return false;
-	if (r->open_bits.slots != NULL)
+	if (vis_bitmap_built(&r->open_bits))
 	{
 		if (vis_bitmap_test(&r->open_bits, content_id))
 			return true;

@@ -105,8 +105,6 @@ int			vis_cache_memory_kb = 65536;
  */
 uint64		vis_cache_epoch = 1;
 
-/* whether the last vis_cache_get returned a result the cache keeps */
-
 static MemoryContext VisCacheContext = NULL;
 static dlist_head lru = DLIST_STATIC_INIT(lru);
 static pslot_hash *pmap = NULL;

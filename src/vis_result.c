@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * vis_result.c
- *	  The representation of a principal's result: U(p) as a hash set and a
- *	  chunked bitmap, C(p) as a map of grants and a bitmap of the
+ *	  The representation of a principal's result: U(p) as a hash set or a
+ *	  bitmap, C(p) as a map of grants and a bitmap of the
  *	  unrestricted ones, their sorted ids and runs, and the tests the row
  *	  rule makes of them (the inline ones are in lms_visibility.h).
  *
@@ -45,50 +45,76 @@ bitmap_set(VisBitmap *bm, int64 id, MemoryContext cxt)
 }
 
 /*
- * vis_bitmap_build makes a chunked bitmap of ids when they are dense enough
- * (16 or more per chunk on average, so at most 32 bytes per id, like the
- * hash set), and says whether it did.
+ * count_chunks tells how many 4096-bit chunks the ids lo..hi touch: with
+ * a bit per chunk of the range when the range has no more chunks than
+ * there are ids, else (far outliers) with a hash set.
+ */
+static uint64
+count_chunks(const int64 *ids, uint64 n, int64 lo, int64 hi)
+{
+	uint64		nkeys = (uint64) ((hi >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT)) + 1;
+	uint64		count = 0;
+	uint64		i;
+
+	if (nkeys <= n)
+	{
+		uint64	   *seen = palloc0(((nkeys + 63) / 64) * sizeof(uint64));
+
+		for (i = 0; i < n; i++)
+		{
+			uint64		k = (uint64) ((ids[i] >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT));
+
+			seen[k >> 6] |= UINT64CONST(1) << (k & 63);
+		}
+		for (i = 0; i < (nkeys + 63) / 64; i++)
+			count += pg_popcount64(seen[i]);
+		pfree(seen);
+	}
+	else
+	{
+		VisIdSet   *chunks = vis_idset_create(CurrentMemoryContext, 64);
+
+		for (i = 0; i < n; i++)
+			vis_idset_add(chunks, ids[i] >> VIS_CHUNK_SHIFT);
+		count = chunks->members;
+		idset_destroy(chunks);
+	}
+	return count;
+}
+
+/*
+ * vis_bitmap_build makes a bitmap of ids when they are dense enough (16 or
+ * more per chunk on average, so at most 32 bytes per id in chunks, like
+ * the hash set), and says whether it did.  When the chunks lie close
+ * together (at most twice as many chunk ranges as chunks), the bits go in
+ * one array instead: a test is then one load instead of a probe of the
+ * chunk table and a load, for at most twice the chunks' memory.
  */
 bool
 vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 {
-	VisIdSet   *chunks;
+	uint64		nchunks;
 	uint32		slots = 4;
 	uint64		i;
 	int64		lo,
 				hi,
 				nkeys;
 
-	bm->mask = 0;
-	bm->slots = NULL;
-	bm->flat = NULL;
+	memset(bm, 0, sizeof(VisBitmap));
 	if (n == 0)
 		return false;
-	chunks = vis_idset_create(CurrentMemoryContext, 64);
 	lo = hi = ids[0];
 	for (i = 0; i < n; i++)
 	{
-		vis_idset_add(chunks, ids[i] >> VIS_CHUNK_SHIFT);
 		lo = Min(lo, ids[i]);
 		hi = Max(hi, ids[i]);
 	}
-	if (n / chunks->members < 16)
+	nchunks = count_chunks(ids, n, lo, hi);
+	if (n / nchunks < 16)
 		return false;
-	while (slots < chunks->members * 2)
-		slots *= 2;
-	bm->mask = slots - 1;
-	bm->slots = MemoryContextAllocZero(cxt, slots * sizeof(VisBitChunk));
-	for (i = 0; i < n; i++)
-		bitmap_set(bm, ids[i], cxt);
 
-	/*
-	 * When the chunks lie close together (at most twice as many chunk
-	 * ranges as chunks), the same bits in one array: a test is then one
-	 * load instead of a probe of the chunk table and a load.  The chunks
-	 * stay, for sharing with parallel workers (vis_share.c).
-	 */
 	nkeys = (hi >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT) + 1;
-	if (nkeys <= 2 * (int64) chunks->members)
+	if (nkeys <= 2 * (int64) nchunks)
 	{
 		bm->flat_base = (lo >> VIS_CHUNK_SHIFT) << VIS_CHUNK_SHIFT;
 		bm->flat_bits = (uint64) nkeys << VIS_CHUNK_SHIFT;
@@ -99,13 +125,41 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 
 			bm->flat[off >> 6] |= UINT64CONST(1) << (off & 63);
 		}
+		return true;
 	}
+
+	while (slots < nchunks * 2)
+		slots *= 2;
+	bm->mask = slots - 1;
+	bm->slots = MemoryContextAllocZero(cxt, slots * sizeof(VisBitChunk));
+	for (i = 0; i < n; i++)
+		bitmap_set(bm, ids[i], cxt);
 	return true;
 }
 
+/* words_ids appends the ids of the set bits of words, the first at base */
+static uint64
+words_ids(const uint64 *words, uint64 nwords, int64 base, int64 *out)
+{
+	uint64		n = 0;
+	uint64		w;
+
+	for (w = 0; w < nwords; w++)
+	{
+		uint64		word = words[w];
+
+		while (word != 0)
+		{
+			out[n++] = base + (int64) (w * 64) + pg_rightmost_one_pos64(word);
+			word &= word - 1;
+		}
+	}
+	return n;
+}
+
 /*
- * vis_bitmap_ids writes the ids of a built bitmap into out, in no order,
- * and returns how many there are.
+ * vis_bitmap_ids writes the ids of a built bitmap into out (in order when
+ * it is flat) and returns how many there are.
  */
 uint64
 vis_bitmap_ids(const VisBitmap *bm, int64 *out)
@@ -113,23 +167,14 @@ vis_bitmap_ids(const VisBitmap *bm, int64 *out)
 	uint64		n = 0;
 	uint32		s;
 
+	if (bm->flat != NULL)
+		return words_ids(bm->flat, bm->flat_bits / 64, bm->flat_base, out);
 	for (s = 0; s <= bm->mask; s++)
 	{
 		const VisBitChunk *c = &bm->slots[s];
-		int			w;
 
-		if (c->words == NULL)
-			continue;
-		for (w = 0; w < VIS_CHUNK_WORDS; w++)
-		{
-			uint64		word = c->words[w];
-
-			while (word != 0)
-			{
-				out[n++] = (c->key << VIS_CHUNK_SHIFT) + w * 64 + pg_rightmost_one_pos64(word);
-				word &= word - 1;
-			}
-		}
+		if (c->words != NULL)
+			n += words_ids(c->words, VIS_CHUNK_WORDS, c->key << VIS_CHUNK_SHIFT, out + n);
 	}
 	return n;
 }

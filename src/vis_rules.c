@@ -1023,7 +1023,7 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 	}
 	vis_result_finish(r, rescxt);
 	/* a bitmap holds U(p) in a fraction of the hash set's memory */
-	if (witness == NULL && r->user_bits.slots != NULL)
+	if (witness == NULL && vis_bitmap_built(&r->user_bits))
 	{
 		idset_destroy(r->users);
 		r->users = NULL;

@@ -47,17 +47,19 @@ typedef enum SharedKind
 {
 	SHARED_EMPTY = 0,
 	SHARED_BITMAP = 1,			/* a chunked bitmap */
-	SHARED_SORTED = 2				/* sorted ids */
+	SHARED_SORTED = 2,			/* sorted ids */
+	SHARED_FLAT = 3				/* a flat bitmap */
 } SharedKind;
 
 typedef struct SharedSet
 {
 	uint32		kind;			/* a SharedKind */
 	uint32		mask;			/* bitmap: slots - 1 */
-	uint64		n;				/* sorted: number of ids */
+	uint64		n;				/* sorted: number of ids; flat: of bits */
+	int64		base;			/* flat: the id of the first bit */
 	Size		keys_off;		/* bitmap: int64 keys[slots]; sorted: int64 ids[n] */
 	Size		idx_off;		/* bitmap: int32 chunk index per slot, -1: empty */
-	Size		words_off;		/* bitmap: the chunks' words */
+	Size		words_off;		/* bitmap, flat: the words */
 } SharedSet;
 
 typedef struct SharedGrant
@@ -115,7 +117,14 @@ static void
 put_set(Writer *w, SharedSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 {
 	memset(fs, 0, sizeof(SharedSet));
-	if (bm->slots != NULL)
+	if (bm->flat != NULL)
+	{
+		fs->kind = SHARED_FLAT;
+		fs->n = bm->flat_bits;
+		fs->base = bm->flat_base;
+		fs->words_off = put(w, bm->flat, bm->flat_bits / 8);
+	}
+	else if (bm->slots != NULL)
 	{
 		uint32		slots = bm->mask + 1;
 		int64	   *keys = palloc(sizeof(int64) * slots);
@@ -197,7 +206,7 @@ serialize(Writer *w, VisResult *r, VisShareHeader *h)
 	h->nusers = nu;
 	h->nopen = no;
 	h->ngroups = r->ngroups;
-	if (r->group_bits.slots != NULL)
+	if (vis_bitmap_built(&r->group_bits))
 		put_set(w, &h->groups, &r->group_bits, NULL, r->ngroups);
 	else
 	{
@@ -361,7 +370,7 @@ vis_share_drop(dsm_segment *seg, int64 principal)
  */
 
 /*
- * set_from_segment gives bm the segment's bitmap, its chunks used in place
+ * set_from_segment gives bm the segment's bitmap, its words used in place
  * (the segment stays mapped for the worker's life and nothing writes to
  * it), or else returns a new hash set of its sorted ids.
  */
@@ -369,7 +378,14 @@ static VisIdSet *
 set_from_segment(const char *base, const SharedSet *fs, VisBitmap *bm, MemoryContext cxt)
 {
 	memset(bm, 0, sizeof(VisBitmap));
-	if (fs->kind == SHARED_BITMAP)
+	if (fs->kind == SHARED_FLAT)
+	{
+		bm->flat = (uint64 *) (base + fs->words_off);
+		bm->flat_base = fs->base;
+		bm->flat_bits = fs->n;
+		return NULL;
+	}
+	else if (fs->kind == SHARED_BITMAP)
 	{
 		const int64 *keys = (const int64 *) (base + fs->keys_off);
 		const int32 *idx = (const int32 *) (base + fs->idx_off);
