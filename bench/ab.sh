@@ -23,8 +23,7 @@ make -s -C "$WORK/old" PG_CONFIG="$PGBIN/pg_config" >/dev/null 2>&1
 cp "$WORK/old/lms_visibility.so" "$WORK/old.so"
 trap 'cp "$WORK/new.so" "$LIBDIR/lms_visibility.so"; stop_cluster "$WORK/pg"; git worktree remove --force "$WORK/old"; rm -rf "$WORK"' EXIT
 bench_cluster 55800
-psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
-	-v users="$USERS" -v rows="$((USERS * 10))" -f bench/generate.sql
+bench_tenant "$USERS" "$((USERS * 10))"
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
 CREATE ROLE b_admin LOGIN;  SELECT lms.bind_role('b_admin', 10000001);
 CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);

@@ -23,8 +23,7 @@ TURNS=${TURNS:-5}
 bench_work floor
 trap 'stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT
 bench_cluster 55900
-psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
-	-v users="$USERS" -v rows="$((USERS * 10))" -f bench/generate.sql
+bench_tenant "$USERS" "$((USERS * 10))"
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
 CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);
 CREATE TABLE public.progress_copy (LIKE lms.progress INCLUDING INDEXES);

@@ -22,8 +22,7 @@ bench_cluster 55600 "max_parallel_workers_per_gather = 2"
 
 echo "== generating $USERS users and about $ROWS progress rows"
 gen_start=$(date +%s.%N)
-psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
-	-v users="$USERS" -v rows="$ROWS" -f bench/generate.sql
+bench_tenant "$USERS" "$ROWS"
 gen_end=$(date +%s.%N)
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
 CREATE ROLE b_admin LOGIN;  SELECT lms.bind_role('b_admin', 10000001);

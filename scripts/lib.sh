@@ -7,7 +7,8 @@
 #                            when LMS_MEMCHECK=1)
 #   stop_cluster DIR         stop it
 #   memcheck_reports DIR...  what valgrind found of this extension there
-#   bench_work NAME, bench_cluster PORTBASE [conf]   a benchmark's setup
+#   bench_work NAME, bench_cluster PORTBASE [conf], bench_tenant USERS ROWS
+#                    a benchmark's setup
 # PostgreSQL refuses to run as root: initdb/pg_ctl run as postgres, in a temp
 # dir it owns, on a unix socket in that dir; clients run as root with
 # PGHOST/PGPORT/PGUSER set.
@@ -139,6 +140,13 @@ bench_cluster() {
 ${2:-}"
 	createdb bench
 	export PGDATABASE=bench
+}
+
+# bench_tenant USERS ROWS: the extension and bench/generate.sql's tenant of
+# USERS users and about ROWS progress rows, in the benchmark's database
+bench_tenant() {
+	psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -c "CREATE EXTENSION lms_visibility" \
+		-v users="$1" -v rows="$2" -f bench/generate.sql
 }
 
 # free_port BASE: the first port from BASE on that nothing listens on
