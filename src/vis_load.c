@@ -2,7 +2,9 @@
  *
  * vis_load.c
  *	  Reads the relationship store with direct index scans: no SPI, no
- *	  parse or plan per rebuild, no row-level security in the way.
+ *	  parse or plan per rebuild, no row-level security in the way.  A
+ *	  btree that holds every column read is read as an index-only scan
+ *	  is: the heap only for pages not all visible.
  *
  * IDENTIFICATION
  *	  src/vis_load.c
@@ -18,10 +20,14 @@
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/visibilitymap.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "executor/tuptable.h"
+#include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "storage/predicate.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -131,6 +137,9 @@ typedef struct VisScanPart
 	Oid			indexid;
 	AttrNumber	keyatt;
 	AttrNumber	attnums[VIS_MAX_ATTS];
+	/* the same columns in the index's tuples, when it holds them all */
+	AttrNumber	indexatts[VIS_MAX_ATTS];
+	bool		index_only;
 } VisScanPart;
 
 typedef struct VisScanInfo
@@ -180,20 +189,33 @@ scan_part(VisScanPart *part, Oid relid, Oid indexid, int natts, const char *cons
 	part->relid = relid;
 	part->indexid = indexid;
 	part->keyatt = InvalidAttrNumber;
-	if (OidIsValid(indexid))
-	{
-		Relation	irel = index_open(indexid, AccessShareLock);
-
-		/* systable scans take the heap attribute number of the key column */
-		part->keyatt = irel->rd_index->indkey.values[0];
-		index_close(irel, AccessShareLock);
-	}
+	part->index_only = false;
 	for (i = 0; i < natts; i++)
 	{
 		part->attnums[i] = get_attnum(relid, attnames[i]);
 		if (part->attnums[i] == InvalidAttrNumber)
 			elog(ERROR, "column \"%s\" of relation \"%s\" does not exist",
 				 attnames[i], get_rel_name(relid));
+	}
+	if (OidIsValid(indexid))
+	{
+		Relation	irel = index_open(indexid, AccessShareLock);
+		int			k;
+
+		/* systable scans take the heap attribute number of the key column */
+		part->keyatt = irel->rd_index->indkey.values[0];
+		/* a btree that holds every column read: the heap only when needed */
+		part->index_only = irel->rd_rel->relam == BTREE_AM_OID;
+		for (i = 0; i < natts; i++)
+		{
+			part->indexatts[i] = InvalidAttrNumber;
+			for (k = 0; k < irel->rd_index->indnatts; k++)
+				if (irel->rd_index->indkey.values[k] == part->attnums[i])
+					part->indexatts[i] = k + 1;
+			if (part->indexatts[i] == InvalidAttrNumber)
+				part->index_only = false;
+		}
+		index_close(irel, AccessShareLock);
 	}
 }
 
@@ -310,19 +332,57 @@ scan_one_part(const VisScanPart *part, const int64 *keys, int nkeys, int natts,
 		TupleTableSlot *slot = table_slot_create(rel, NULL);
 		ScanKeyData skey;
 
+		bool		index_only = part->index_only && IsMVCCSnapshot(snapshot);
+		Buffer		vmbuffer = InvalidBuffer;
+
+		scan->xs_want_itup = index_only;
 		for (k = 0; k < nkeys; k++)
 		{
+			ItemPointer tid;
+
 			/* an index scan's key names the index column, not the table's */
 			ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(keys[k]));
 			index_rescan(scan, &skey, 1, NULL, 0);
-			while (index_getnext_slot(scan, ForwardScanDirection, slot))
+			if (!index_only)
 			{
-				for (i = 0; i < natts; i++)
-					values[i] = slot_getattr(slot, part->attnums[i], &nulls[i]);
+				while (index_getnext_slot(scan, ForwardScanDirection, slot))
+				{
+					for (i = 0; i < natts; i++)
+						values[i] = slot_getattr(slot, part->attnums[i], &nulls[i]);
+					fn(arg, values, nulls);
+					count++;
+				}
+				continue;
+			}
+
+			/*
+			 * As an index-only scan does (nodeIndexonlyscan.c): the index
+			 * tuple's values when its heap page is all visible, with a
+			 * page-level predicate lock since no tuple is read; else the
+			 * heap tuple, if the snapshot sees it.
+			 */
+			while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+			{
+				if (VM_ALL_VISIBLE(rel, ItemPointerGetBlockNumber(tid), &vmbuffer))
+				{
+					for (i = 0; i < natts; i++)
+						values[i] = index_getattr(scan->xs_itup, part->indexatts[i],
+												  scan->xs_itupdesc, &nulls[i]);
+					PredicateLockPage(rel, ItemPointerGetBlockNumber(tid), snapshot);
+				}
+				else if (index_fetch_heap(scan, slot))
+				{
+					for (i = 0; i < natts; i++)
+						values[i] = slot_getattr(slot, part->attnums[i], &nulls[i]);
+				}
+				else
+					continue;
 				fn(arg, values, nulls);
 				count++;
 			}
 		}
+		if (BufferIsValid(vmbuffer))
+			ReleaseBuffer(vmbuffer);
 		index_endscan(scan);
 		ExecDropSingleTupleTableSlot(slot);
 		index_close(irel, AccessShareLock);
