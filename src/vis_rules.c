@@ -194,14 +194,23 @@ scan_groups(VisBuild *b, VisIdArray *groups, VisIdSet *ctx, const char *relname,
 				  group_row, &gs, true);
 }
 
-/* add_members adds the members of groups, from the tenant's lists */
+/*
+ * add_members adds the members of groups, from the tenant's lists.  U(p)
+ * grows once to hold them all (a user is in few groups): a subtree of
+ * 100,000 members would otherwise rehash it a dozen times.
+ */
 static void
 add_members(VisBuild *b, VisIdArray *groups)
 {
 	VisMembers **lists = vis_group_members(b->t, groups, b->snap);
+	uint64		total = b->r->users->members;
 	int			i,
 				j;
 
+	for (i = 0; i < groups->n; i++)
+		total += lists[i]->users.n;
+	if (total >= b->r->users->grow_threshold)
+		idset_grow(b->r->users, total * 2);
 	for (i = 0; i < groups->n; i++)
 		for (j = 0; j < lists[i]->users.n; j++)
 			add_user(b, lists[i]->users.ids[j], VIA_MEMBER, lists[i]->id);
