@@ -331,7 +331,6 @@ scan_one_part(const VisScanPart *part, const int64 *keys, int nkeys, int natts,
 		IndexScanDesc scan = index_beginscan(rel, irel, snapshot, 1, 0);
 		TupleTableSlot *slot = table_slot_create(rel, NULL);
 		ScanKeyData skey;
-
 		bool		index_only = part->index_only && IsMVCCSnapshot(snapshot);
 		Buffer		vmbuffer = InvalidBuffer;
 
