@@ -53,6 +53,7 @@ typedef struct VisIdArray
 } VisIdArray;
 
 extern void vis_idarray_push(VisIdArray *a, int64 id);
+extern void vis_idarray_append(VisIdArray *a, const int64 *ids, int n);
 extern void vis_sort_ids(int64 *ids, size_t n);
 extern int	vis_int64_cmp(const void *a, const void *b);
 
@@ -136,6 +137,7 @@ extern void vis_record_start(VisRecorder *rec, MemoryContext cxt);
 extern bool vis_record_stop(VisRecorder *rec);
 extern bool vis_record_active(void);
 extern void vis_record_add(VisKey key);
+extern void vis_record_own(VisRecorder *rec, VisKey key);
 extern void vis_record_scan(Oid relid, AttrNumber attnum, int64 value);
 extern void vis_record_copy(keyset_hash *keys);
 extern void vis_record_received(VisKey key);
@@ -271,6 +273,13 @@ typedef struct VisTenant
 	MemoryContext cxt;			/* where the structure and its members live */
 	struct memberlist_hash *members;	/* vis_members.c, read on demand */
 	keyset_hash *member_keys;	/* the facts the member lists read */
+	/* the tenant's users read in full (vis_tenant_users_among) */
+	struct VisBitmap *users;	/* NULL: not read */
+	bool		users_live;		/* false: a user was added or deleted since */
+	MemoryContext users_cxt;	/* where they live */
+	TransactionId users_xmax;	/* the xmax of the snapshot they were read in */
+	VisKey		users_key;		/* the fact they were read from */
+	double		users_probed;	/* ids looked up one by one since */
 } VisTenant;
 
 /*
@@ -301,7 +310,17 @@ extern bool vis_members_changed(VisTenant *t, VisKey key);
 typedef VisTenant *(*VisTenantFn) (int64 tenant_id, Snapshot snap, void *arg);
 
 extern VisTenant *vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels);
-extern VisIdSet *vis_tenant_users_among(VisTenant *t, const int64 *ids, int n, Snapshot snap);
+/* which of some ids are users of a tenant: vis_tenant_users_among's answer */
+typedef struct VisTenantUsers
+{
+	const struct VisBitmap *known;	/* the tenant's users read in full, or NULL */
+	VisIdSet   *found;			/* the others found */
+} VisTenantUsers;
+
+extern VisTenantUsers vis_tenant_users_among(VisTenant *t, const int64 *ids, int n,
+											 Snapshot snap);
+extern bool vis_is_tenant_user(const VisTenantUsers *tu, int64 id);
+extern bool vis_tenant_users_changed(VisTenant *t, VisKey key);
 extern VisIdSet *vis_subtree(VisTenant *t, int64 root, VisIdArray *out);
 extern VisIdSet *vis_connected(VisTenant *t, VisIdSet *s, VisIdArray *s_arr,
 							   VisIdArray *out, Snapshot snap);
@@ -493,7 +512,7 @@ typedef struct VisResult
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 							  VisTenantFn get_tenant, void *arg);
 /* vis_result.c */
-extern void vis_result_finish(VisResult *r, MemoryContext cxt);
+extern void vis_result_finish(VisResult *r, const VisIdArray *bulk, MemoryContext cxt);
 extern char *vis_source_label(VisResult *r, const VisSource *src);
 extern bool vis_rule_adds_users(VisRuleId rule);
 extern bool vis_rule_adds_content(VisRuleId rule);

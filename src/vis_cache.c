@@ -198,7 +198,8 @@ key_changed(VisKey key)
 			tenants[i].live = false;
 			changed = true;
 		}
-		else if (vis_members_changed(tenants[i].t, key))
+		else if (vis_members_changed(tenants[i].t, key) ||
+				 vis_tenant_users_changed(tenants[i].t, key))
 			changed = true;
 	}
 	if (key == role_keys[0] || key == role_keys[1])

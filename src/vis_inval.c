@@ -208,6 +208,18 @@ vis_record_add(VisKey key)
 }
 
 /*
+ * vis_record_own adds key to rec alone: a fact what rec guards depends on,
+ * which the outer builds do not.
+ */
+void
+vis_record_own(VisRecorder *rec, VisKey key)
+{
+	bool		found;
+
+	keyset_insert(rec->keys, key, &found);
+}
+
+/*
  * vis_record_scan records a scan of relation relid by column attnum for
  * value (attnum 0: the whole relation).
  */

@@ -44,8 +44,7 @@ static const char *const member_cols[] = {"user_id", "group_id"};
 /* the rows of a load: members by group, before the tenant check */
 typedef struct MemberLoad
 {
-	VisIdSet   *users;			/* every member read */
-	VisIdArray	ids;			/* the same, as an array */
+	VisIdArray	ids;			/* every member read (a user in two groups twice) */
 	memberlist_hash *read;		/* group -> members read */
 } MemberLoad;
 
@@ -60,8 +59,7 @@ member_row(void *arg, Datum *values, bool *nulls)
 	if (!found)
 		memset(&m->users, 0, sizeof(VisIdArray));
 	vis_idarray_push(&m->users, uid);
-	if (vis_idset_add(ml->users, uid))
-		vis_idarray_push(&ml->ids, uid);
+	vis_idarray_push(&ml->ids, uid);
 }
 
 /*
@@ -78,12 +76,11 @@ load(VisTenant *t, const VisIdArray *groups, Snapshot snap)
 	MemoryContext old = MemoryContextSwitchTo(scratch);
 	MemberLoad	ml;
 	VisRecorder rec;
-	VisIdSet   *tenant_users;
+	VisTenantUsers tenant_users;
 	VisKey	   *keys;
 	bool		fresh;
 	int			i;
 
-	ml.users = vis_idset_create(scratch, 64);
 	memset(&ml.ids, 0, sizeof(VisIdArray));
 	ml.read = memberlist_create(scratch, Max(groups->n, 8), NULL);
 	vis_record_start(&rec, scratch);
@@ -113,7 +110,7 @@ load(VisTenant *t, const VisIdArray *groups, Snapshot snap)
 		m->live = fresh;
 		keyset_insert(t->member_keys, m->key, &found);
 		for (j = 0; read != NULL && j < read->users.n; j++)
-			if (vis_idset_has(tenant_users, read->users.ids[j]))
+			if (vis_is_tenant_user(&tenant_users, read->users.ids[j]))
 				vis_idarray_push(&m->users, read->users.ids[j]);
 	}
 	MemoryContextSwitchTo(old);

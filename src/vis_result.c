@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "port/pg_bitutils.h"
 #include "utils/memutils.h"
 
 #include "lms_visibility.h"
@@ -45,14 +46,13 @@ bitmap_set(VisBitmap *bm, int64 id, MemoryContext cxt)
 }
 
 /*
- * count_chunks tells how many 4096-bit chunks the ids lo..hi touch: with
- * a bit per chunk of the range when the range has no more chunks than
- * there are ids, else (far outliers) with a hash set.
+ * count_chunks tells how many 4096-bit chunks the ids touch, of the nkeys
+ * chunk ranges from lo's: with a bit per chunk range when there are no
+ * more of them than ids, else (far outliers) with a hash set.
  */
 static uint64
-count_chunks(const int64 *ids, uint64 n, int64 lo, int64 hi)
+count_chunks(const int64 *ids, uint64 n, int64 lo, uint64 nkeys)
 {
-	uint64		nkeys = (uint64) ((hi >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT)) + 1;
 	uint64		count = 0;
 	uint64		i;
 
@@ -97,8 +97,8 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 	uint32		slots = 4;
 	uint64		i;
 	int64		lo,
-				hi,
-				nkeys;
+				hi;
+	uint64		nkeys;
 
 	memset(bm, 0, sizeof(VisBitmap));
 	if (n == 0)
@@ -109,15 +109,15 @@ vis_bitmap_build(VisBitmap *bm, int64 *ids, uint64 n, MemoryContext cxt)
 		lo = Min(lo, ids[i]);
 		hi = Max(hi, ids[i]);
 	}
-	nchunks = count_chunks(ids, n, lo, hi);
+	nkeys = (uint64) ((hi >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT)) + 1;
+	nchunks = count_chunks(ids, n, lo, nkeys);
 	if (n / nchunks < 16)
 		return false;
 
-	nkeys = (hi >> VIS_CHUNK_SHIFT) - (lo >> VIS_CHUNK_SHIFT) + 1;
-	if (nkeys <= 2 * (int64) nchunks)
+	if (nkeys <= 2 * nchunks)
 	{
 		bm->flat_base = (lo >> VIS_CHUNK_SHIFT) << VIS_CHUNK_SHIFT;
-		bm->flat_bits = (uint64) nkeys << VIS_CHUNK_SHIFT;
+		bm->flat_bits = nkeys << VIS_CHUNK_SHIFT;
 		bm->flat = MemoryContextAllocExtended(cxt, bm->flat_bits / 8, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		for (i = 0; i < n; i++)
 		{
@@ -179,23 +179,56 @@ vis_bitmap_ids(const VisBitmap *bm, int64 *out)
 	return n;
 }
 
+/* bitmap_count counts the ids of a built bitmap */
+static uint64
+bitmap_count(const VisBitmap *bm)
+{
+	uint64		n = 0;
+	uint64		w;
+	uint32		s;
+
+	if (bm->flat != NULL)
+		return pg_popcount((const char *) bm->flat, bm->flat_bits / 8);
+	for (s = 0; s <= bm->mask; s++)
+		for (w = 0; bm->slots[s].words != NULL && w < VIS_CHUNK_WORDS; w++)
+			n += pg_popcount64(bm->slots[s].words[w]);
+	return n;
+}
+
 /*
- * vis_result_finish adds bitmaps for dense id sets: a membership test is then
- * a bit test, which stays in cache where a large hash set would miss on
- * every probe of a scan in random order.
+ * vis_result_finish makes U(p) of the users in its set and those of bulk
+ * (users of the tenant, which may repeat), and adds bitmaps for dense id
+ * sets: a membership test is then a bit test, which stays in cache where a
+ * large hash set would miss on every probe of a scan in random order.
+ * When U(p) has a bitmap, its set no longer holds all of U(p) unless bulk
+ * was empty.
  */
 void
-vis_result_finish(VisResult *r, MemoryContext cxt)
+vis_result_finish(VisResult *r, const VisIdArray *bulk, MemoryContext cxt)
 {
 	grantmap_iterator git;
 	VisGrant   *g;
 	int64	   *ids;
-	int			nu;
 	uint64		n = 0;
+	idset_iterator it;
+	VisIdEntry *e;
+	int			i;
 
-	r->nusers = r->users->members;
-	ids = user_ids(r, &nu, false);	/* a bitmap needs no order */
-	vis_bitmap_build(&r->user_bits, ids, nu, cxt);
+	ids = palloc(sizeof(int64) * Max(r->users->members + bulk->n, 1));
+	idset_start_iterate(r->users, &it);
+	while ((e = idset_iterate(r->users, &it)) != NULL)
+		ids[n++] = e->id;
+	if (bulk->n > 0)
+		memcpy(ids + n, bulk->ids, sizeof(int64) * bulk->n);
+	n += bulk->n;
+	if (vis_bitmap_build(&r->user_bits, ids, n, cxt))
+		r->nusers = bitmap_count(&r->user_bits);
+	else
+	{
+		for (i = 0; i < bulk->n; i++)
+			vis_idset_add(r->users, bulk->ids[i]);
+		r->nusers = r->users->members;
+	}
 	pfree(ids);
 
 	r->any_restricted = false;

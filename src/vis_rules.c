@@ -28,6 +28,7 @@ typedef struct VisBuild
 	MemoryContext rescxt;		/* lifetime of the result */
 	const VisSource *src;		/* the source being applied */
 	VisIdArray	unchecked;		/* users of U(p) whose tenant is not known */
+	VisIdArray	bulk;			/* users of the tenant for U(p), not in the set */
 } VisBuild;
 
 typedef void (*VisApplyFn) (VisBuild *b, const VisSource *src);
@@ -195,25 +196,26 @@ scan_groups(VisBuild *b, VisIdArray *groups, VisIdSet *ctx, const char *relname,
 }
 
 /*
- * add_members adds the members of groups, from the tenant's lists.  U(p)
- * grows once to hold them all (a user is in few groups): a subtree of
- * 100,000 members would otherwise rehash it a dozen times.
+ * add_members adds the members of groups, from the tenant's lists.  They
+ * are users of the tenant, so unless explain asks why, they go to U(p) in
+ * bulk, as they are: vis_result_finish sets their bits, where a hash set
+ * of a subtree's 100,000 members would cost an insert each.
  */
 static void
 add_members(VisBuild *b, VisIdArray *groups)
 {
 	VisMembers **lists = vis_group_members(b->t, groups, b->snap);
-	uint64		total = b->r->users->members;
 	int			i,
 				j;
 
 	for (i = 0; i < groups->n; i++)
-		total += lists[i]->users.n;
-	if (total >= b->r->users->grow_threshold)
-		idset_grow(b->r->users, total * 2);
-	for (i = 0; i < groups->n; i++)
-		for (j = 0; j < lists[i]->users.n; j++)
-			add_user(b, lists[i]->users.ids[j], VIA_MEMBER, lists[i]->id);
+	{
+		if (b->w == NULL)
+			vis_idarray_append(&b->bulk, lists[i]->users.ids, lists[i]->users.n);
+		else
+			for (j = 0; j < lists[i]->users.n; j++)
+				add_user(b, lists[i]->users.ids[j], VIA_MEMBER, lists[i]->id);
+	}
 	pfree(lists);
 }
 
@@ -342,7 +344,10 @@ tenant_user_row(void *arg, Datum *values, bool *nulls)
 {
 	VisBuild   *b = (VisBuild *) arg;
 
-	add_user(b, DatumGetInt64(values[0]), VIA_TENANT, 0);
+	if (b->w == NULL)
+		vis_idarray_push(&b->bulk, DatumGetInt64(values[0]));
+	else
+		add_user(b, DatumGetInt64(values[0]), VIA_TENANT, 0);
 }
 
 /* platform_admin, learner_manager: every user of the tenant */
@@ -836,14 +841,14 @@ static void
 drop_foreign_users(VisBuild *b)
 {
 	VisIdArray *ids = &b->unchecked;
-	VisIdSet   *tenant_users;
+	VisTenantUsers tenant_users;
 	int			i;
 
 	if (ids->n == 0)
 		return;
 	tenant_users = vis_tenant_users_among(b->t, ids->ids, ids->n, b->snap);
 	for (i = 0; i < ids->n; i++)
-		if (!vis_idset_has(tenant_users, ids->ids[i]))
+		if (!vis_is_tenant_user(&tenant_users, ids->ids[i]))
 			idset_delete(b->r->users, ids->ids[i]);
 }
 
@@ -985,6 +990,7 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 	b.w = witness;
 	b.rescxt = rescxt;
 	memset(&b.unchecked, 0, sizeof(VisIdArray));
+	memset(&b.bulk, 0, sizeof(VisIdArray));
 	if (get_tenant != NULL)
 		b.t = get_tenant(r->tenant_id, snap, arg);
 	else
@@ -1024,13 +1030,13 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 	group_scope(&b);
 	r->sees_all = sees_every_row(&b);
 
+	vis_result_finish(r, &b.bulk, rescxt);
 	MemoryContextSwitchTo(old);
 	if (scratch)
 	{
 		r->tenant = NULL;
 		MemoryContextDelete(scratch);
 	}
-	vis_result_finish(r, rescxt);
 	/* a bitmap holds U(p) in a fraction of the hash set's memory */
 	if (witness == NULL && vis_bitmap_built(&r->user_bits))
 	{
