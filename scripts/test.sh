@@ -22,7 +22,7 @@ set -e
 ensure_packages pgbouncer debhelper dpkg-dev postgresql-server-dev-all valgrind \
 	libpostgresql-jdbc-java odbc-postgresql unixodbc python3-pyodbc libipc-run-perl
 [ "${LMS_MEMCHECK:-0}" = 1 ] || build_install
-# Node's pg driver, for t/005_pgbouncer.pl and test/shell/bi_login.sh
+# Node's pg driver, for t/005_pgbouncer.pl and
 if [ "${LMS_MEMCHECK:-0}" != 1 ] && [ ! -d examples/node_modules/pg ]; then
 	(cd examples && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || echo "npm install in examples/ failed" >&2
 fi
@@ -116,7 +116,7 @@ record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed)
 # replayed from WAL, a path of its own): the others time pgbench runs,
 # measure memory, or drive clients and packages through the same SQL
 SHELL_TESTS="test/shell/standby.sh"
-[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/soak.sh test/shell/bi_login.sh test/shell/bi_drivers.sh test/shell/citus.sh test/shell/package.sh"
+[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/soak.sh test/shell/bi_drivers.sh test/shell/citus.sh test/shell/package.sh"
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
 	echo "== $t"
