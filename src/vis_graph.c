@@ -410,7 +410,8 @@ read_tenant_users(VisTenant *t, Snapshot snap, VisTenantUsers *tu)
 		MemoryContextSetParent(cxt, old);
 		tu->known = bm;
 	}
-	pfree(all.ids);
+	if (all.ids != NULL)
+		pfree(all.ids);
 }
 
 /*
@@ -441,6 +442,8 @@ vis_tenant_users_among(VisTenant *t, const int64 *ids, int n, Snapshot snap)
 	VisIdArray	unknown = {0};
 	int			i;
 
+	if (n == 0)
+		return tu;
 	if (t->users != NULL && !t->users_live)
 		drop_tenant_users(t);
 	if (t->users == NULL && (t->users_probed + n) * 10.0 > vis_reltuples("users"))
