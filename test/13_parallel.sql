@@ -2,7 +2,7 @@
 -- build their own), always exactly as a serial plan would, and never from
 -- an entry made stale by a change.
 BEGIN;
-SELECT plan(15);
+SELECT plan(19);
 \set QUIET 1
 -- n learners on the first k of 20 courses; under valgrind (pg_prove -S
 -- memcheck=1) fewer, still enough for the admin's entry to be shared (1,000
@@ -98,6 +98,27 @@ INSERT INTO lms.tenant_roles VALUES (80003, 'learner_manager');
 SELECT is(pg_temp.parallel(:'count_of'), (:n * :k)::bigint, 'a superuser asks about a learner manager, in parallel');
 DELETE FROM lms.tenant_roles WHERE user_id = 80003;
 SELECT is(pg_temp.parallel(:'count_of'), 0::bigint, 'after the revocation the workers do not answer from the stale entry');
+
+-- ids in two clusters far apart: U(p) is a chunked bitmap, not one array
+-- of bits, and the workers read its chunks from the shared segment
+RESET ROLE;
+INSERT INTO lms.users (user_id, tenant_id) SELECT 900000000 + i, 8 FROM generate_series(1, 500) i;
+INSERT INTO lms.groups VALUES (802, 8, 'far', NULL);
+INSERT INTO lms.group_members SELECT 802, 80000 + i FROM generate_series(1, 600) i;
+INSERT INTO lms.group_members SELECT 802, 900000000 + i FROM generate_series(1, 500) i;
+INSERT INTO lms.content VALUES (8021, 8, 'course', 'far', NULL, 802, NULL);
+INSERT INTO lms.progress (user_id, content_id, context_group_id)
+	SELECT user_id, 8021, 802 FROM lms.group_members WHERE group_id = 802;
+INSERT INTO lms.group_roles VALUES (802, 80004, 'group_admin');
+CREATE ROLE t_par_far;
+SELECT lms.bind_role('t_par_far', 80004);
+SET ROLE t_par_far;
+SELECT is(pg_temp.serial(:'count'), 1100::bigint, 'a group admin of members in two far clusters, serially');
+SELECT ok(pg_temp.workers_launched(:'count'), 'its forced parallel plan launches workers');
+SELECT is(pg_temp.parallel(:'count'), 1100::bigint, 'the same with parallel workers, from the shared chunks');
+RESET ROLE;
+SELECT ok(EXISTS (SELECT 1 FROM pg_ls_dir('pg_stat_tmp') f WHERE f = 'lms_visibility.' || pg_backend_pid() || '.80004'),
+	'its entry was published for the workers');
 
 SELECT * FROM finish();
 ROLLBACK;
