@@ -16,8 +16,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 set -e
-# pgbouncer for t/005_pgbouncer.pl and test/shell/bi_drivers.sh; the JDBC and ODBC drivers for
-# test/shell/bi_drivers.sh; debhelper, dpkg-dev and
+# pgbouncer for t/005_pgbouncer.pl and t/008_bi_drivers.pl; the JDBC and ODBC drivers for
+# t/008_bi_drivers.pl; debhelper, dpkg-dev and
 # postgresql-server-dev-all (pg_buildext) for test/shell/package.sh
 ensure_packages pgbouncer debhelper dpkg-dev postgresql-server-dev-all valgrind \
 	libpostgresql-jdbc-java odbc-postgresql unixodbc python3-pyodbc libipc-run-perl
@@ -116,7 +116,7 @@ record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed)
 # replayed from WAL, a path of its own): the others time pgbench runs,
 # measure memory, or drive clients and packages through the same SQL
 SHELL_TESTS="test/shell/standby.sh"
-[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/soak.sh test/shell/bi_drivers.sh test/shell/citus.sh test/shell/package.sh"
+[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/soak.sh test/shell/citus.sh test/shell/package.sh"
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
 	echo "== $t"

@@ -42,22 +42,3 @@ rows_seen() {
 		-c "SELECT coalesce(string_agg(user_id || ':' || content_id, ' ' ORDER BY user_id, content_id), '-') FROM lms.progress"
 }
 
-# start_pgbouncer DIR DB ROLE...: PgBouncer in transaction-pooling mode
-# with 2 server connections, in DIR, for database DB and the given roles
-# (trust); sets BPORT and stops it when the test exits
-start_pgbouncer() {
-	local dir=$1 db=$2 r
-	shift 2
-	BPORT=$(free_port $((PGPORT + 3)))
-	mkdir -p "$dir"
-	for r in "$@"; do echo "\"$r\" \"\""; done >"$dir/users.txt"
-	sed -e "s|@DB@|$db|; s|@HOST@|$PGHOST|; s|@PORT@|$PGPORT|; s|@DBNAME@|$db|; s|@BPORT@|$BPORT|; s|@DIR@|$dir|g" \
-		t/pgbouncer.ini.in >"$dir/pgbouncer.ini"
-	chown -R postgres:postgres "$dir"
-	as_postgres pgbouncer -d "$dir/pgbouncer.ini" && pass "pgbouncer started in transaction mode"
-	trap "[ -f '$dir/pgbouncer.pid' ] && kill \$(cat '$dir/pgbouncer.pid') 2>/dev/null" EXIT
-	for _ in $(seq 50); do
-		psql -X -At -h 127.0.0.1 -p "$BPORT" -U "$1" -d "$db" -c 'SELECT 1' >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-}
