@@ -17,15 +17,7 @@ VACUUM lms.group_members;
 CREATE FUNCTION pg_temp.all_visible() RETURNS boolean LANGUAGE sql AS $$
 	SELECT relallvisible > 0 AND relallvisible = relpages FROM pg_class WHERE oid = 'lms.group_members'::regclass
 $$;
--- the principals whose cached U(p) differs from the plain-SQL rules'
-CREATE FUNCTION pg_temp.mismatches() RETURNS bigint LANGUAGE sql AS $$
-	SELECT count(*) FROM lms.users u
-	WHERE u.tenant_id IN (1, 2, 9)
-	  AND (SELECT coalesce(md5(string_agg(v::text, ',' ORDER BY v)), '') FROM lms.visible_users(u.user_id) v)
-		  IS DISTINCT FROM
-		  (SELECT coalesce(md5(string_agg(p.user_id::text, ',' ORDER BY p.user_id)), '')
-		   FROM lms_plain.visible_users(u.user_id) p)
-$$;
+\i test/lib/mismatches.sql
 \set QUIET 0
 
 SELECT plan(7);

@@ -14,14 +14,7 @@ ANALYZE lms.users;
 ALTER TABLE lms.users SET (autovacuum_enabled = off);
 \i bench/plain_rules.sql
 \i test/lib/generated_platform.sql
--- the principals whose cached U(p) differs from the plain-SQL rules'
-CREATE FUNCTION pg_temp.mismatches() RETURNS bigint LANGUAGE sql AS $$
-	SELECT count(*) FROM lms.users u
-	WHERE (SELECT coalesce(md5(string_agg(v::text, ',' ORDER BY v)), '') FROM lms.visible_users(u.user_id) v)
-		  IS DISTINCT FROM
-		  (SELECT coalesce(md5(string_agg(p.user_id::text, ',' ORDER BY p.user_id)), '')
-		   FROM lms_plain.visible_users(u.user_id) p)
-$$;
+\i test/lib/mismatches.sql
 -- a foreign member of every group of tenant 9, linked with triggers off
 SET session_replication_role = replica;
 INSERT INTO lms.group_members SELECT group_id, 120 FROM lms.groups WHERE tenant_id = 9;
