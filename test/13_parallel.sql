@@ -44,8 +44,14 @@ CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS boolean LANGUAGE plpgsq
 AS $$
 DECLARE l text; found boolean := false;
 BEGIN
-	FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ' || q LOOP
-		found := found OR l ~ 'Workers Launched: [1-9]';
+	-- a few tries: the slots of the previous queries' workers are freed
+	-- only once the postmaster has reaped them
+	FOR i IN 1 .. 5 LOOP
+		FOR l IN EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) ' || q LOOP
+			found := found OR l ~ 'Workers Launched: [1-9]';
+		END LOOP;
+		EXIT WHEN found;
+		PERFORM pg_sleep(0.2);
 	END LOOP;
 	RETURN found;
 END $$;
