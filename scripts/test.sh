@@ -5,11 +5,11 @@
 #   isolation    specs/ + expected/       two sessions at once (SPEC.md 7)
 #   TAP          t/*.pl                   clusters of their own (PostgreSQL::Test::Cluster)
 #   pgTAP        test/*.sql via pg_prove  behaviour, as real SQL roles
-#   shell        test/shell/*.sh          hot standby, Citus cluster, ...
+#   shell        test/shell/*.sh          Citus cluster, Debian package
 # Then the SQL suites once more (pg_regress, isolation, pgTAP) and the hot
-# standby test against servers running under valgrind memcheck
-# (LMS_MEMCHECK=1): any report with a frame in this extension, or a crashed
-# backend, fails the run.
+# standby test (t/009_standby.pl) against servers running under valgrind
+# memcheck (LMS_MEMCHECK=1): any report with a frame in this extension, or
+# a crashed backend, fails the run.
 # Usage: bash scripts/test.sh            (as root on Debian 12)
 #        LMS_MEMCHECK=1 bash scripts/test.sh   (the valgrind pass alone)
 set -uo pipefail
@@ -112,11 +112,27 @@ tap_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/prove.log"
 tap_failed=$(grep -oE 'Failed [0-9]+/' "$WORK/prove.log" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
 record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed))" "$tap_failed"
 
-# under valgrind, of the shell tests only the hot standby (the invalidations
-# replayed from WAL, a path of its own): the others time pgbench runs,
-# measure memory, or drive clients and packages through the same SQL
-SHELL_TESTS="test/shell/standby.sh"
-[ "${LMS_MEMCHECK:-0}" = 1 ] || SHELL_TESTS+=" test/shell/soak.sh test/shell/citus.sh test/shell/package.sh"
+# under valgrind, of the TAP tests only the hot standby (the invalidations
+# replayed from WAL, a path of its own), its servers' valgrind logs in
+# $WORK/standby: the others time pgbench runs, measure memory, or drive
+# clients and packages through the same SQL
+if [ "${LMS_MEMCHECK:-0}" = 1 ]; then
+	echo "== t/009_standby.pl"
+	mkdir -p "$WORK/standby"
+	chown postgres:postgres "$WORK/standby"
+	runuser -u postgres -- env PATH="$PGBIN:$PATH" LMS_MEMCHECK=1 LMS_MEMCHECK_DIR="$WORK/standby" \
+		make -s -C "$WORK/tree" PG_CONFIG="$PGBIN/pg_config" REGRESS= ISOLATION= PROVE_TESTS=t/009_standby.pl \
+		installcheck >"$WORK/standby.log" 2>&1
+	rc=$?
+	sed 's/^/   /' "$WORK/standby.log" | tail -5
+	[ $rc != 0 ] && grep -E 'not ok|Failed test' "$WORK"/tree/tmp_check/log/regress_log_009_standby | head -20
+	record "t/009_standby.pl" $rc \
+		"$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/standby.log" | awk '{s += $1} END {print s + 0}')" \
+		"$(grep -oE 'Failed [0-9]+/' "$WORK/standby.log" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')"
+	SHELL_TESTS=
+else
+	SHELL_TESTS="test/shell/citus.sh test/shell/package.sh"
+fi
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
 	echo "== $t"

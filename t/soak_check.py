@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test/shell/soak.py: the checker of test/shell/soak.sh.
+"""t/soak_check.py: the checker of t/010_soak.pl.
 
 Replays the committed changes of soak_log in their commit order (one
 changer session, so seq order is commit order) and, for every reader
@@ -11,7 +11,7 @@ where no committed change in (b, a] alters whether p sees u, the reader
 must have seen exactly that.  Changes committed while the reader ran may
 or may not show; nothing else may differ.
 
-  soak.py TREE LOG ROWS OBSERVATIONS...
+  soak_check.py TREE LOG ROWS OBSERVATIONS...
 TREE: "group parent" lines; LOG: "seq kind group x present" lines; ROWS:
 "user progress_rows" lines; each OBSERVATIONS file: "obs p u b a su sr"
 lines.  Prints one summary line per file and exits 1 on any wrong answer.
