@@ -1,0 +1,288 @@
+# The store on a Citus cluster (a coordinator and two workers) answers
+# every principal exactly as one node does: the sample platform and a
+# generated one are loaded into both, lms.distribute() sets the cluster's
+# copy out (reference tables, lms.progress by user_id), and a protected
+# application table is distributed beside it.  For each principal (bound
+# roles, and a trusted application role with SET LOCAL), plain SELECTs,
+# router queries, a scan over every shard at once, the reports and the
+# application table give the single node's rows, before and after
+# revocations written through the coordinator; no worker ever runs a
+# distributed query from a query on a shard; a principal that would not
+# reach the workers is refused rather than widened.
+#
+# Needs Citus installed (scripts/test.sh builds it from the vendored
+# source, once per machine); without it the test is skipped, and fails
+# when LMS_TEST_ALL is set unless LMS_CITUS_MISSING says why it is not
+# there.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $pkglib = `pg_config --pkglibdir`;
+chomp $pkglib;
+unless (-f "$pkglib/citus.so")
+{
+	plan skip_all => $ENV{LMS_CITUS_MISSING} if $ENV{LMS_CITUS_MISSING};
+	die "citus.so not found in $pkglib\n" if $ENV{LMS_TEST_ALL};
+	plan skip_all => "citus.so not found in $pkglib";
+}
+
+my $w = PostgreSQL::Test::Utils::tempdir('citus');
+
+# the platform, an application table and the logins, the same on both
+my $setup = <<'SQL';
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS lms_visibility;
+\i sample/platform.sql
+\i test/lib/generated_platform.sql
+CREATE SCHEMA app;
+CREATE TABLE app.scores (user_id bigint, content_id bigint, points int, PRIMARY KEY (user_id, content_id));
+INSERT INTO app.scores SELECT user_id, content_id, (user_id + content_id) % 100 FROM lms.progress;
+GRANT USAGE ON SCHEMA app TO PUBLIC;
+GRANT SELECT ON app.scores TO PUBLIC;
+DO $$
+DECLARE b record;
+BEGIN
+	FOR b IN SELECT * FROM (VALUES ('c_admin', 101), ('c_gadmin', 103), ('c_coach', 104), ('c_analyst', 105),
+		('c_manager', 108), ('c_trainer', 112), ('c_instructor', 113), ('c_globex', 202), ('c_gen', 9001),
+		('c_app_bound', 101), ('c_app', NULL)) v(r, p) LOOP
+		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = b.r) THEN
+			EXECUTE format('CREATE ROLE %I LOGIN', b.r);
+		END IF;
+		IF b.p IS NOT NULL THEN
+			PERFORM lms.bind_role(b.r::regrole, b.p);
+		END IF;
+	END LOOP;
+END $$;
+SELECT lms.trust_role('c_app'), lms.trust_role('c_app_bound');
+SELECT lms.protect_table('app.scores', 'user_id', 'content_id');
+SQL
+my @bound = qw(c_admin c_gadmin c_coach c_analyst c_manager c_trainer c_instructor c_globex c_gen);
+
+# psql_ok(node, db, sql): runs sql (psql meta-commands allowed) from the
+# tree's root, stopping at the first error; returns its output
+sub psql_ok
+{
+	my ($node, $db, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql($db, $sql, on_error_stop => 1);
+	die "psql failed: $err" if $ret != 0;
+	return $out;
+}
+
+# the single node
+my $single = PostgreSQL::Test::Cluster->new('single');
+$single->init;
+$single->start;
+$single->safe_psql('postgres', 'CREATE DATABASE citus_single');
+psql_ok($single, 'citus_single', $setup);
+
+# the cluster: each node also listens on 127.0.0.1, where the others reach it
+my @nodes;
+for my $name (qw(coordinator worker1 worker2))
+{
+	my $n = PostgreSQL::Test::Cluster->new($name);
+	$n->init;
+	$n->append_conf(
+		'postgresql.conf', qq{
+shared_preload_libraries = 'citus,lms_visibility'
+listen_addresses = '127.0.0.1'
+max_worker_processes = 16
+log_min_messages = warning
+log_min_error_statement = error
+log_statement = none});
+	$n->start;
+	$n->safe_psql('postgres', 'CREATE DATABASE lms_citus');
+	$n->safe_psql('lms_citus', 'CREATE EXTENSION citus');
+	push @nodes, $n;
+}
+my $c = $nodes[0];
+$c->safe_psql('lms_citus',
+	"SELECT citus_set_coordinator_host('127.0.0.1', " . $c->port . ')'
+	  . join('', map { "; SELECT citus_add_node('127.0.0.1', " . $_->port . ')' } @nodes[ 1, 2 ]));
+pass('a coordinator and two workers with Citus '
+	  . $c->safe_psql('lms_citus', "SELECT extversion FROM pg_extension WHERE extname = 'citus'"));
+psql_ok($c, 'lms_citus', $setup);
+pass('the same platform loaded on the coordinator');
+
+my ($ret, $out, $err) = $c->psql('lms_citus', 'SELECT lms.distribute()', extra_params => [ '-U', 'c_app' ]);
+like($err, qr/permission denied for function distribute/, 'lms.distribute() refuses a role that is not a superuser');
+($ret, $out, $err) = $c->psql('lms_citus',
+	"SET client_min_messages = warning; SELECT lms.distribute(8); "
+	  . "SELECT create_distributed_table('app.scores', 'user_id', colocate_with => 'lms.progress')");
+is($ret, 0, 'lms.distribute(8) and the application table distributed beside lms.progress') or diag $err;
+is( $c->safe_psql(
+		'lms_citus',
+		"SELECT string_agg(DISTINCT partmethod::text, ',') FILTER (WHERE logicalrelid = 'lms.progress'::regclass) "
+		  . "|| ' ' || count(*) FILTER (WHERE partmethod = 'n') FROM pg_dist_partition"),
+	'h '
+	  . $c->safe_psql('lms_citus',
+		"SELECT count(*) - 2 FROM pg_class WHERE relnamespace = 'lms'::regnamespace AND relkind = 'r'"),
+	'lms.progress is distributed by user_id, the relationship tables are reference tables');
+is( $c->safe_psql(
+		'lms_citus',
+		'SELECT count(DISTINCT nodeport) FROM pg_dist_shard_placement WHERE shardid IN '
+		  . "(SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'lms.progress'::regclass)"),
+	'2',
+	'the shards of lms.progress are on the two workers');
+($ret, $out, $err) = $c->psql('lms_citus', 'SELECT lms.distribute()');
+like($err, qr/distributed already/, 'calling it again changes nothing');
+my $digest = "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM (SELECT * FROM lms.progress) t";
+is($c->safe_psql('lms_citus', $digest),
+	$single->safe_psql('citus_single', $digest),
+	'the cluster holds the single node\'s progress rows');
+
+# what each principal sees, one line per question
+sub queries
+{
+	my ($label) = @_;
+	return <<SQL;
+SELECT '$label progress', coalesce(string_agg(user_id || ':' || content_id, ' ' ORDER BY user_id, content_id), '-') FROM lms.progress;
+SELECT '$label users', coalesce(string_agg(user_id::text, ' ' ORDER BY user_id), '-') FROM lms.users;
+SELECT '$label app', coalesce(string_agg(user_id || ':' || content_id || ':' || points, ' ' ORDER BY user_id, content_id), '-') FROM app.scores;
+SELECT '$label router', count(*), sum(viewed_pct) FROM lms.progress WHERE user_id = 120;
+SELECT '$label router app', count(*) FROM app.scores WHERE user_id = 9007;
+SELECT '$label report', count(*), md5(coalesce(string_agg(r::text, ',' ORDER BY r::text), '')) FROM lms.progress_report r;
+SELECT '$label group report', count(*), md5(coalesce(string_agg(r::text, ',' ORDER BY r::text), '')) FROM lms.group_progress_report(10) r;
+SELECT '$label group report gen', count(*), md5(coalesce(string_agg(r::text, ',' ORDER BY r::text), '')) FROM lms.group_progress_report(901) r;
+SQL
+}
+my $principals_sql =
+  'SELECT user_id FROM lms.users WHERE user_id < 9000 OR user_id <= 9130 OR user_id % 10 = 0 ORDER BY 1';
+sub check_script
+{
+	my @principals = @_;
+	my $sql = '';
+	for my $r (@bound)
+	{
+		$sql .= "SET ROLE $r;\n" . queries($r)
+		  . "BEGIN;\nSET LOCAL citus.force_max_query_parallelization = on;\n"
+		  . "SELECT '$r every shard at once', count(*), sum(score) FROM lms.progress;\nCOMMIT;\nRESET ROLE;\n";
+	}
+	$sql .= "SET ROLE c_app;\n";
+	for my $p (@principals)
+	{
+		$sql .= "BEGIN;\nSET LOCAL lms.principal = $p;\n" . queries("principal $p")
+		  . "SET LOCAL citus.force_max_query_parallelization = on;\n"
+		  . "SELECT 'principal $p every shard at once', count(*), sum(score) FROM lms.progress;\nCOMMIT;\n";
+	}
+	return $sql . "RESET ROLE;\n";
+}
+
+# the changes, written through the coordinator: a group role revoked, a
+# membership removed, a binding dropped, a learner's first row in a path
+# session (its instructor now sees the learner), a user's progress deleted
+my $changes = <<'SQL';
+DELETE FROM lms.group_roles WHERE user_id = 103 AND group_id = 10;
+DELETE FROM lms.group_members WHERE group_id = 11 AND user_id = 120;
+SELECT lms.unbind_role('c_coach');
+INSERT INTO lms.progress (user_id, content_id, session_id, viewed_pct) VALUES (125, 502, 502, 10);
+DELETE FROM lms.group_members WHERE user_id IN (SELECT user_id FROM lms.group_members WHERE group_id = 901 ORDER BY user_id LIMIT 3);
+SQL
+open(my $fh, '>', "$w/changes.sql") or die $!;
+print $fh $changes;
+close $fh;
+
+# one session per node answers before and after the changes (its caches,
+# and those of the worker backends it uses, are warm when they come);
+# returns the answers, before and after, as lists of lines
+sub run_checks
+{
+	my ($node, $db) = @_;
+	my @principals = split /\n/, $node->safe_psql($db, $principals_sql);
+	my $conn = 'host=' . $node->host . ' port=' . $node->port . " dbname=$db";
+	my $out = psql_ok($node, $db,
+		check_script(@principals)
+		  . "\\! psql -X -q -o /dev/null -d '$conn' -f '$w/changes.sql'\n"
+		  . "SELECT '--- after the changes';\n"
+		  . check_script(@principals));
+	my @lines = split /\n/, $out;
+	my ($cut) = grep { $lines[$_] eq '--- after the changes' } 0 .. $#lines;
+	die "no marker in the output" unless defined $cut;
+	return ([ @lines[ 0 .. $cut - 1 ] ], [ @lines[ $cut + 1 .. $#lines ] ], scalar @principals);
+}
+my ($single_before, $single_after, $np) = run_checks($single, 'citus_single');
+my ($cluster_before, $cluster_after) = run_checks($c, 'lms_citus');
+my @single  = (@$single_before,  @$single_after);
+my @cluster = (@$cluster_before, @$cluster_after);
+note scalar(@single) . " answers of $np principals through c_app and " . scalar(@bound)
+  . ' bound roles, before and after the changes';
+cmp_ok(scalar @single, '>', 1000, 'the checks give answers');
+is(scalar @cluster, scalar @single, 'the cluster gives as many');
+
+# One known difference (README, "Scaling out"): an instructor's learners,
+# those who played the session, are known from lms.progress, so only on the
+# node that holds their progress.  lms.users, a reference table, is answered
+# on the coordinator, which holds none: there the instructors see fewer
+# learners, never more.  Every other answer is the single node's.
+my %instructor = map { $_ => 1 } (
+	'c_instructor',
+	map { "principal $_" } split /\n/,
+	$single->safe_psql('citus_single', 'SELECT DISTINCT user_id FROM lms.session_instructors'));
+my ($narrower, $wider, @differ) = (0, 0);
+for my $i (0 .. $#single)
+{
+	my ($label, $one) = split /\|/, $single[$i], 2;
+	my (undef, $many) = split /\|/, ($cluster[$i] // ''), 2;
+	$many //= '';
+	if ($label =~ /^(.*) users$/ && $instructor{$1})
+	{
+		my %one  = map { $_ => 1 } grep { $_ ne '-' } split / /, $one;
+		my %many = map { $_ => 1 } grep { $_ ne '-' } split / /, $many;
+		$narrower = 1 if grep { !$many{$_} } keys %one;
+		$wider    = 1 if grep { !$one{$_} } keys %many;
+		next;
+	}
+	push @differ, "$single[$i] <> " . ($cluster[$i] // '(none)') if $single[$i] ne ($cluster[$i] // '');
+}
+is(scalar @differ, 0, 'every answer of the cluster is the single node\'s')
+  or diag join("\n", map { substr($_, 0, 200) } @differ[ 0 .. ($#differ < 5 ? $#differ : 5) ]);
+is($wider,    0, 'the instructors\' lms.users on the coordinator: never a learner more');
+is($narrower, 1, '(and, as documented, fewer: the learners whose progress is on the workers)');
+is(scalar(grep { /ERROR/ } @cluster), 0, 'no answer was an error');
+my ($instr_before) = grep { /^c_instructor progress\|/ } @$single_before;
+my ($instr_after)  = grep { /^c_instructor progress\|/ } @$single_after;
+ok($instr_before ne $instr_after && $instr_after =~ /\b125:/,
+	'the instructor sees the learner who first played the session');
+my ($gadmin_before) = grep { /^c_gadmin progress\|/ } @$single_before;
+my ($gadmin_after)  = grep { /^c_gadmin progress\|/ } @$single_after;
+isnt($gadmin_after, $gadmin_before, 'the group admin\'s revoked role is honoured');
+
+# a worker answers queries itself, from its own shards
+my $gadmin_sum = 'SELECT count(*), sum(score) FROM lms.progress';
+is( $nodes[1]->safe_psql('lms_citus', $gadmin_sum, extra_params => [ '-U', 'c_gadmin' ]),
+	$c->safe_psql('lms_citus', $gadmin_sum, extra_params => [ '-U', 'c_gadmin' ]),
+	'a worker answers the group admin as the coordinator does');
+
+# the principal reaches the workers, or the statement is refused
+($ret, $out, $err) = $c->psql('lms_citus', 'SET lms.principal = 103; SELECT count(*) FROM lms.progress',
+	extra_params => [ '-U', 'c_app' ]);
+like($err, qr/ERROR/, 'a session-level lms.principal is refused, not widened');
+($ret, $out, $err) = $c->psql('lms_citus',
+	"BEGIN; SELECT set_config('lms.principal', '110', true); SELECT count(*) FROM lms.progress",
+	extra_params => [ '-U', 'c_app_bound' ]);
+like($err, qr/does not reach the nodes of a Citus cluster/, 'set_config(..., true) does not reach the workers: refused');
+($ret, $out, $err) = $c->psql('lms_citus',
+	'BEGIN; SET LOCAL citus.propagate_set_commands = none; SET LOCAL lms.principal = 110; '
+	  . 'SELECT count(*) FROM lms.progress',
+	extra_params => [ '-U', 'c_app_bound' ]);
+like($err, qr/does not reach the nodes of a Citus cluster/,
+	'SET LOCAL without citus.propagate_set_commands = local: refused');
+my $learner = 'BEGIN; SET LOCAL lms.principal = 110; SELECT count(*), sum(score) FROM lms.progress; COMMIT';
+is( $c->safe_psql('lms_citus', $learner, extra_params => [ '-U', 'c_app_bound' ]),
+	$single->safe_psql('citus_single', $learner, extra_params => [ '-U', 'c_app_bound' ]),
+	'a trusted role bound to an administrator acting for a learner sees the learner\'s rows');
+
+# the workers never ran a distributed query from a query on a shard, nor
+# failed a statement at all
+my $worker_logs = join '', map { slurp_file($_->logfile) } @nodes[ 1, 2 ];
+unlike($worker_logs, qr/distributed query from a query on a shard|nested distributed/,
+	'no worker ran a nested distributed query');
+unlike($worker_logs, qr/ERROR/, 'no statement failed on a worker');
+is($c->safe_psql('lms_citus', 'SHOW citus.allow_nested_distributed_execution'),
+	'off', 'nested distributed execution stays off');
+
+$_->stop for (@nodes, $single);
+done_testing();
