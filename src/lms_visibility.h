@@ -14,6 +14,16 @@
 
 #include "postgres.h"
 
+/*
+ * The C code reads internal structures that later majors changed (the
+ * setting records of guc_tables.h, whose get_guc_variables() is gone in 16;
+ * the custom scan and planner hook signatures): fail at build time, not at
+ * run time, on any major but the one it is tested against.
+ */
+#if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 160000
+#error "lms_visibility supports PostgreSQL 15 only"
+#endif
+
 #include "access/attnum.h"
 #include "fmgr.h"
 #include "nodes/pg_list.h"
@@ -558,6 +568,7 @@ extern void vis_policy_init(void);
 extern VisStoreTable vis_store_table(Oid relid);
 struct FuncExpr;
 extern bool vis_is_principal_call(Node *node);
+extern bool vis_plan_calls_principal(PlannedStmt *plan);
 extern struct FuncExpr *vis_policy_call(Node *clause, VisStoreTable table, Oid relid,
 										Index scanrelid, List *indextlist);
 extern VisResult *vis_plan_time_result(Node *arg);
