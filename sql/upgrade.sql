@@ -43,6 +43,22 @@ ALTER EXTENSION lms_visibility UPDATE TO '0.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 ALTER EXTENSION lms_visibility UPDATE TO '0.5.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+-- 0.6.0 rewrites the policies' principal argument, on the store and on the
+-- tables lms.protect_table protected (here a partitioned one) alike
+CREATE TABLE app_scores (user_id bigint, content_id bigint, ctx bigint) PARTITION BY RANGE (user_id);
+CREATE TABLE app_scores_low PARTITION OF app_scores FOR VALUES FROM (0) TO (1000);
+INSERT INTO app_scores SELECT user_id, content_id, context_group_id FROM lms.progress WHERE user_id < 1000;
+SELECT FROM lms.protect_table('app_scores', 'user_id', 'content_id', 'ctx');
+GRANT SELECT ON app_scores TO PUBLIC;
+SELECT count(*) AS policies_with_the_sub_select FROM pg_policy
+WHERE pg_get_expr(polqual, polrelid) ~ 'SELECT lms.current_principal';
+ALTER EXTENSION lms_visibility UPDATE TO '0.6.0';
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+SELECT polrelid::regclass, polname, pg_get_expr(polqual, polrelid) FROM pg_policy
+WHERE polrelid IN ('app_scores'::regclass, 'app_scores_low'::regclass) ORDER BY 1;
+SELECT count(*) AS policies_with_the_sub_select FROM pg_policy
+WHERE pg_get_expr(polqual, polrelid) ~ 'SELECT lms.current_principal'
+   OR pg_get_expr(polwithcheck, polrelid) ~ 'SELECT lms.current_principal';
 -- the same rows, and the same answers both ways
 SELECT * FROM before_digests EXCEPT SELECT * FROM digests;
 (SELECT * FROM before_answers EXCEPT ALL SELECT * FROM answers)
@@ -53,6 +69,9 @@ CREATE ROLE lms_upgrade_coach;
 SELECT FROM lms.bind_role('lms_upgrade_coach', 104);
 SET ROLE lms_upgrade_coach;
 SELECT count(*) AS coach_rows FROM lms.progress;
+-- through the rewritten policy of a protected table: the same rows
+SELECT (SELECT count(*) FROM app_scores) = (SELECT count(*) FROM lms.progress WHERE user_id < 1000)
+	AS coach_sees_the_same_app_rows;
 -- 0.4.0: the dimensions, filtered; the groups of before were the platform's
 SELECT (SELECT count(*) FROM lms.content) AS coach_content,
 	(SELECT array_agg(group_id) FROM lms.groups) AS coach_groups,
@@ -73,6 +92,7 @@ SELECT conname, conkey FROM pg_constraint WHERE conrelid = 'lms.progress'::regcl
 SELECT tgrelid::regclass, tgname, pg_get_triggerdef(oid) ~ 'FOR EACH ROW' AS per_row
 FROM pg_trigger WHERE tgname LIKE 'invalidate_cache%' AND tgrelid = 'lms.progress'::regclass ORDER BY 2;
 DROP VIEW digests, answers;
+DROP TABLE app_scores;
 -- from 0.2.0 and 0.3.0, the other released versions
 DROP EXTENSION lms_visibility;
 CREATE EXTENSION lms_visibility VERSION '0.2.0';
@@ -91,8 +111,16 @@ SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 SELECT lms._distributed(), lms._principal_arg();
 SELECT lms.distribute();
 DROP EXTENSION lms_visibility;
+CREATE EXTENSION lms_visibility VERSION '0.5.0';
+ALTER EXTENSION lms_visibility UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+DROP EXTENSION lms_visibility;
 CREATE EXTENSION lms_visibility;
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+-- a fresh install's policies pass the call, not a sub-select
+SELECT count(*) AS policies_with_the_sub_select FROM pg_policy
+WHERE pg_get_expr(polqual, polrelid) ~ 'SELECT lms.current_principal'
+   OR pg_get_expr(polwithcheck, polrelid) ~ 'SELECT lms.current_principal';
 SELECT indexrelid::regclass, pg_get_indexdef(indexrelid)
 FROM pg_index WHERE indrelid IN ('lms.progress'::regclass, 'lms.enrollments'::regclass)
 ORDER BY indexrelid::regclass::text;

@@ -37,6 +37,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -313,6 +314,18 @@ vis_executor_start(QueryDesc *queryDesc, int eflags)
 	/* before Citus's executor starts sending the statement to other nodes */
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 		vis_citus_check_statement(queryDesc->plannedstmt);
+	/*
+	 * The policies call lms.current_principal() in every process that reads
+	 * rows, and a parallel worker takes lms.principal without the scope it
+	 * was set with (see resolve_principal).  The leader resolves it first,
+	 * before any worker starts, so that a value it refuses (a session-level
+	 * principal, an untrusted role's) fails the query even when no row
+	 * reaches the leader.
+	 */
+	if (queryDesc->plannedstmt->parallelModeNeeded && !IsParallelWorker() &&
+		vis_principal_setting != NULL && vis_principal_setting[0] != '\0' &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && vis_plan_calls_principal(queryDesc->plannedstmt))
+		(void) vis_current_principal(&p);
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else

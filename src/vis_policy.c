@@ -21,8 +21,10 @@
 #include "nodes/primnodes.h"
 #include "optimizer/clauses.h"
 #include "optimizer/optimizer.h"
+#include "parser/parse_func.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "lms_visibility.h"
 
@@ -158,9 +160,41 @@ vis_is_principal_call(Node *node)
 }
 
 /*
+ * vis_plan_calls_principal tells whether plan calls lms.current_principal()
+ * anywhere (a policy's argument, an InitPlan, an index condition), from
+ * the functions the plan depends on: one look-up of the function and a
+ * scan of a short list, no walk of the plan's expressions.
+ */
+bool
+vis_plan_calls_principal(PlannedStmt *plan)
+{
+	Oid			fn;
+	uint32		hash;
+	ListCell   *lc;
+
+	if (plan->invalItems == NIL)
+		return false;
+	fn = LookupFuncName(list_make2(makeString("lms"), makeString("current_principal")),
+						0, NULL, true);
+	if (!OidIsValid(fn))
+		return false;
+	hash = GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(fn));
+	foreach(lc, plan->invalItems)
+	{
+		PlanInvalItem *item = lfirst_node(PlanInvalItem, lc);
+
+		if (item->cacheId == PROCOID && item->hashValue == hash)
+			return true;
+	}
+	return false;
+}
+
+/*
  * vis_plan_time_result returns U(p) and C(p) of the principal argument when it
- * is the caller's own principal: a Param (the policies pass
- * (SELECT lms.current_principal()), an InitPlan) or a Const equal to it.
+ * is the caller's own principal: the call lms.current_principal() (the
+ * policies' argument), a Param (the InitPlan (SELECT lms.current_principal())
+ * of policies written before 0.6.0 and of application queries) or a Const
+ * equal to it.
  * Anything else gets no estimate: row counts in EXPLAIN must not reveal
  * what another principal sees.
  */
@@ -178,7 +212,7 @@ vis_plan_time_result(Node *arg)
 		if (c->constisnull || DatumGetInt64(c->constvalue) != current)
 			return NULL;
 	}
-	else if (!IsA(arg, Param))
+	else if (!IsA(arg, Param) && !vis_is_principal_call(arg))
 		return NULL;
 	return vis_cache_get(current, NULL);
 }

@@ -2,7 +2,7 @@
 -- build their own), always exactly as a serial plan would, and never from
 -- an entry made stale by a change.
 BEGIN;
-SELECT plan(19);
+SELECT plan(21);
 \set QUIET 1
 -- n learners on the first k of 20 courses; under valgrind (pg_prove -S
 -- memcheck=1) fewer, still enough for the admin's entry to be shared (1,000
@@ -131,6 +131,36 @@ SELECT is(pg_temp.parallel(:'count'), 1100::bigint, 'the same with parallel work
 RESET ROLE;
 SELECT ok(EXISTS (SELECT 1 FROM pg_ls_dir('pg_stat_tmp') f WHERE f = 'lms_visibility.' || pg_backend_pid() || '.80004'),
 	'its entry was published for the workers');
+
+-- a session-level principal is refused in a parallel plan as in a serial
+-- one.  No row reaches the leader (no leader participation), a worker
+-- takes lms.principal without the scope it was set with, and a generic
+-- plan is not planned again (planning resolves the principal for its
+-- estimates): the leader resolves the principal before the workers start.
+CREATE ROLE t_par_app;
+SELECT lms.trust_role('t_par_app');
+SELECT count(*) AS admin_rows FROM lms.progress WHERE lms.can_view_stats(80001, user_id, content_id, context_group_id) \gset
+SET ROLE t_par_app;
+SET LOCAL lms.principal = '80001';
+SET LOCAL plan_cache_mode = force_generic_plan;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL parallel_leader_participation = off;
+SET LOCAL force_parallel_mode = on;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL enable_bitmapscan = off;
+SET LOCAL enable_indexscan = off;
+SET LOCAL lms.enable_rangescan = off;
+PREPARE par_count AS SELECT count(*) AS par_rows FROM lms.progress;
+EXECUTE par_count \gset
+SELECT is(:par_rows::bigint, :admin_rows::bigint, 'a trusted role acting for the tenant admin: its rows, by a parallel generic plan');
+SET lms.principal = '80001';
+SELECT throws_ok('EXECUTE par_count', '42501', NULL,
+	'the same principal set for the session: its parallel generic plan is refused');
+DEALLOCATE par_count;
+RESET lms.principal;
+RESET ROLE;
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -174,7 +174,7 @@ MOVE cur;
 RESET ROLE;
 SELECT lms.unbind_role('x_coach');
 SET ROLE x_coach;
-SELECT throws_ok('FETCH ALL FROM cur', '42501', NULL, 'a binding revoked while its cursor is open: the next fetch is refused');
+SELECT is(pg_temp.fetch_rest('cur'), 0, 'a binding revoked while its cursor is open: no row after it');
 SELECT is(lms.current_principal(), NULL, 'the role acts for no principal any more');
 SELECT is((SELECT count(*) FROM lms.progress), 0::bigint, 'and sees no row');
 RESET ROLE;
