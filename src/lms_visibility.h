@@ -41,6 +41,20 @@ typedef struct VisIdEntry
 	char		status;
 } VisIdEntry;
 
+/* vis_hash64, splitmix64's finalizer: a cheap, well-mixed hash of a 64-bit id */
+static inline uint32
+vis_hash64(int64 key)
+{
+	uint64		x = (uint64) key;
+
+	x ^= x >> 30;
+	x *= UINT64CONST(0xbf58476d1ce4e5b9);
+	x ^= x >> 27;
+	x *= UINT64CONST(0x94d049bb133111eb);
+	x ^= x >> 31;
+	return (uint32) x;
+}
+
 #define SH_PREFIX idset
 #define SH_ELEMENT_TYPE VisIdEntry
 #define SH_KEY_TYPE int64
@@ -196,6 +210,12 @@ extern bool vis_citus_loaded(void);
 extern bool vis_citus_parts(Oid relid, VisParts *parts);
 extern void vis_citus_forget(Oid relid);
 extern const char *vis_store_relname(Relation rel);
+
+/* ---------------------------------------------------------------------
+ * Citus (vis_citus_statement.c): the principal a statement carries to the
+ * nodes
+ * ---------------------------------------------------------------------
+ */
 extern void vis_citus_check_statement(PlannedStmt *stmt);
 extern void vis_citus_init(void);
 
@@ -602,8 +622,6 @@ struct Plan;
 extern bool vis_is_rangescan(struct Plan *plan);
 
 extern bool vis_row_shortcut;
-extern uint64 vis_shortcut_scans;
-extern uint64 vis_inline_scans;
 extern void vis_exec_init(void);
 
 /* ---------------------------------------------------------------------
@@ -615,6 +633,8 @@ extern uint64 vis_cache_generation(void);
 extern MemoryContext vis_cache_context(void);
 extern int	vis_cache_max_principals;
 extern int	vis_cache_memory_kb;
+extern uint64 vis_shortcut_scans;
+extern uint64 vis_inline_scans;
 
 /* ---------------------------------------------------------------------
  * Sharing cached entries with parallel workers (vis_share.c)

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * vis_graph.c
- *	  The tenant's structure in memory: id sets, the group tree with its
- *	  subgroup closures S*(g) and public connections conn(S), and the
- *	  content tree (sessions of paths, slots of classrooms).  The bitmaps
- *	  and the results' representation are in vis_result.c.
+ *	  The tenant's structure in memory: the group tree with its subgroup
+ *	  closures S*(g) and public connections conn(S), and the content tree
+ *	  (sessions of paths, slots of classrooms).  The id sets, id arrays,
+ *	  bitmaps and the results' representation are in vis_result.c.
  *
  * IDENTIFICATION
  *	  src/vis_graph.c
@@ -21,40 +21,6 @@
 #include "utils/snapmgr.h"
 
 #include "lms_visibility.h"
-
-/* splitmix64's finalizer: a cheap, well-mixed hash of a 64-bit id */
-static inline uint32
-vis_hash64(int64 key)
-{
-	uint64		x = (uint64) key;
-
-	x ^= x >> 30;
-	x *= UINT64CONST(0xbf58476d1ce4e5b9);
-	x ^= x >> 27;
-	x *= UINT64CONST(0x94d049bb133111eb);
-	x ^= x >> 31;
-	return (uint32) x;
-}
-
-#define SH_PREFIX idset
-#define SH_ELEMENT_TYPE VisIdEntry
-#define SH_KEY_TYPE int64
-#define SH_KEY id
-#define SH_HASH_KEY(tb, key) vis_hash64(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE extern
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
-#define SH_PREFIX grantmap
-#define SH_ELEMENT_TYPE VisGrant
-#define SH_KEY_TYPE int64
-#define SH_KEY id
-#define SH_HASH_KEY(tb, key) vis_hash64(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE extern
-#define SH_DEFINE
-#include "lib/simplehash.h"
 
 #define SH_PREFIX groupmap
 #define SH_ELEMENT_TYPE VisGroup
@@ -102,104 +68,6 @@ vis_kind_from_text(const char *s)
 		if (strcmp(s, vis_kind_names[k]) == 0)
 			return (VisKind) k;
 	return KIND_NONE;
-}
-
-/*
- * vis_idset_create makes an empty id set in cxt.
- */
-VisIdSet *
-vis_idset_create(MemoryContext cxt, uint32 size)
-{
-	return idset_create(cxt, Max(size, 16), NULL);
-}
-
-/*
- * vis_idset_add adds id and says whether it was new.
- */
-bool
-vis_idset_add(VisIdSet *set, int64 id)
-{
-	bool		found;
-
-	idset_insert(set, id, &found);
-	return !found;
-}
-
-/*
- * vis_idset_has tells whether id is in the set.
- */
-bool
-vis_idset_has(VisIdSet *set, int64 id)
-{
-	return set != NULL && idset_lookup(set, id) != NULL;
-}
-
-/*
- * vis_sort_ids sorts bigint ids in place: sort_template.h with the
- * comparison inlined, where qsort calls a comparator function for every
- * comparison (sorting was a third of a 100,000-user rebuild).
- */
-#define ST_SORT sort_int64
-#define ST_ELEMENT_TYPE int64
-#define ST_COMPARE(a, b) (*(a) < *(b) ? -1 : (*(a) > *(b) ? 1 : 0))
-#define ST_SCOPE static
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
-void
-vis_sort_ids(int64 *ids, size_t n)
-{
-	sort_int64(ids, n);
-}
-
-/*
- * vis_int64_cmp orders bigint ids, for bsearch.
- */
-int
-vis_int64_cmp(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return x < y ? -1 : (x > y ? 1 : 0);
-}
-
-/*
- * vis_idarray_push appends id to a growable array in the current context.
- */
-void
-vis_idarray_push(VisIdArray *a, int64 id)
-{
-	if (a->n >= a->max)
-	{
-		a->max = Max(8, a->max * 2);
-		if (a->ids == NULL)
-			a->ids = palloc(sizeof(int64) * a->max);
-		else
-			a->ids = repalloc(a->ids, sizeof(int64) * a->max);
-	}
-	a->ids[a->n++] = id;
-}
-
-/*
- * vis_idarray_append appends n ids to a growable array in the current
- * context.
- */
-void
-vis_idarray_append(VisIdArray *a, const int64 *ids, int n)
-{
-	if (n <= 0)
-		return;
-	if (a->n + n > a->max)
-	{
-		a->max = Max(Max(8, a->max * 2), a->n + n);
-		if (a->ids == NULL)
-			a->ids = palloc(sizeof(int64) * a->max);
-		else
-			a->ids = repalloc(a->ids, sizeof(int64) * a->max);
-	}
-	memcpy(a->ids + a->n, ids, sizeof(int64) * n);
-	a->n += n;
 }
 
 typedef struct TenantLoad
