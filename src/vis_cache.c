@@ -105,6 +105,10 @@ int			vis_cache_memory_kb = 65536;
  */
 uint64		vis_cache_epoch = 1;
 
+/* scans of the store the executor guard decided, for cache_stats() */
+uint64		vis_shortcut_scans = 0;
+uint64		vis_inline_scans = 0;
+
 static MemoryContext VisCacheContext = NULL;
 static dlist_head lru = DLIST_STATIC_INIT(lru);
 static pslot_hash *pmap = NULL;

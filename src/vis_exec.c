@@ -53,8 +53,6 @@
 #include "lms_visibility.h"
 
 bool		vis_row_shortcut = true;
-uint64		vis_shortcut_scans = 0;
-uint64		vis_inline_scans = 0;
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 
