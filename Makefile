@@ -5,6 +5,7 @@ MODULE_big = lms_visibility
 OBJS = \
 	src/vis_inval.o \
 	src/vis_citus.o \
+	src/vis_citus_statement.o \
 	src/vis_load.o \
 	src/vis_graph.o \
 	src/vis_members.o \
