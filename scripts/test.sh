@@ -6,6 +6,7 @@
 #   TAP          t/*.pl                   clusters of their own (PostgreSQL::Test::Cluster)
 #   pgTAP        test/*.sql via pg_prove  behaviour, as real SQL roles
 #   shell        test/shell/package.sh    the Debian package (dpkg needs root)
+#   layout       scripts/layout.sh        no circle among the C files' objects
 # Then the SQL suites once more (pg_regress, isolation, pgTAP) and the hot
 # standby test (t/009_standby.pl) against servers running under valgrind
 # memcheck (LMS_MEMCHECK=1): any report with a frame in this extension, or
@@ -65,6 +66,15 @@ record() {
 	if [ "$2" = 0 ]; then echo "ok   - $1 ($p passed, at ${SECONDS}s)"
 	else failures+=("$1"); echo "FAIL - $1 ($p passed, $f failed, at ${SECONDS}s)"; fi
 }
+
+# the layout: no C file needs one that needs it (from the objects just built)
+if [ "${LMS_MEMCHECK:-0}" != 1 ]; then
+	echo "== scripts/layout.sh"
+	bash scripts/layout.sh >"$WORK/layout.log" 2>&1
+	rc=$?
+	grep -E '^(circle|[0-9]+ circle)' "$WORK/layout.log" | sed 's/^/   /'
+	record "no circle among the C files (scripts/layout.sh)" $rc
+fi
 
 # pg_regress + isolation and pgTAP use different databases and roles: under
 # valgrind they run side by side (two cores), otherwise one after the other
