@@ -297,11 +297,89 @@ vis_current_principal_quiet(int64 *principal)
 	return resolve_principal(principal, false);
 }
 
+/*
+ * The last principal argument found equal to the caller's own principal,
+ * and what that depended on: the check is on the hot path of every row a
+ * policy filters, and so is the policy's call of lms.current_principal(),
+ * which the memo answers while it holds.
+ */
+static struct
+{
+	bool		valid;
+	int64		principal;
+	Oid			role;
+	uint64		generation;
+	const char *setting;
+	char		setting_copy[32];
+	GucStack   *stack;
+	int			state;
+	bool		allow_session;
+	TimestampTz valid_until;	/* of the binding it came from */
+}			memo;
+
+/*
+ * memo_holds_for tells whether the memo still answers for role: nothing the
+ * principal's resolution reads has changed since it was remembered.
+ */
+static bool
+memo_holds_for(Oid role)
+{
+	GucStack   *stack = principal_record->stack;
+
+	return memo.valid && memo.role == role &&
+		memo.generation == vis_cache_generation() &&
+		memo.setting == vis_principal_setting &&
+		(vis_principal_setting == NULL || (memo.setting_copy[0] == vis_principal_setting[0] &&
+										(vis_principal_setting[0] == '\0' ||
+										 strcmp(memo.setting_copy, vis_principal_setting) == 0))) &&
+		memo.stack == stack && (stack == NULL || memo.state == (int) stack->state) &&
+		memo.allow_session == vis_allow_session_principal &&
+		(memo.valid_until == DT_NOEND || GetCurrentTransactionStartTimestamp() < memo.valid_until);
+}
+
+static bool
+memo_holds(int64 principal, Oid role)
+{
+	return memo_holds_for(role) && memo.principal == principal;
+}
+
+static void
+memo_remember(int64 principal, Oid role)
+{
+	memo.valid = false;
+	if (vis_principal_setting != NULL && strlen(vis_principal_setting) >= sizeof(memo.setting_copy))
+		return;
+	memo.principal = principal;
+	memo.role = role;
+	memo.generation = vis_cache_generation();
+	memo.setting = vis_principal_setting;
+	if (vis_principal_setting != NULL)
+		strlcpy(memo.setting_copy, vis_principal_setting, sizeof(memo.setting_copy));
+	memo.stack = principal_record->stack;
+	memo.state = memo.stack ? (int) memo.stack->state : -1;
+	memo.allow_session = vis_allow_session_principal;
+	memo.valid_until = DT_NOEND;
+	if (vis_principal_setting == NULL || vis_principal_setting[0] == '\0')
+	{
+		RoleEntry  *e = bound_entry(role);
+
+		if (e != NULL)
+			memo.valid_until = e->valid_until;
+	}
+	memo.valid = true;
+}
+
 static bool
 resolve_principal(int64 *principal, bool raise)
 {
 	Oid			role = GetOuterUserId();
 	RoleEntry  *e;
+
+	if (memo_holds_for(role))
+	{
+		*principal = memo.principal;
+		return true;
+	}
 
 	if (vis_principal_setting != NULL && vis_principal_setting[0] != '\0')
 	{
@@ -337,67 +415,6 @@ resolve_principal(int64 *principal, bool raise)
 		return false;
 	*principal = e->principal;
 	return true;
-}
-
-/*
- * The last principal argument found equal to the caller's own principal,
- * and what that depended on: the check is on the hot path of every row a
- * policy filters.
- */
-static struct
-{
-	bool		valid;
-	int64		principal;
-	Oid			role;
-	uint64		generation;
-	const char *setting;
-	char		setting_copy[32];
-	GucStack   *stack;
-	int			state;
-	bool		allow_session;
-	TimestampTz valid_until;	/* of the binding it came from */
-}			memo;
-
-static bool
-memo_holds(int64 principal, Oid role)
-{
-	GucStack   *stack = principal_record->stack;
-
-	return memo.valid && memo.principal == principal && memo.role == role &&
-		memo.generation == vis_cache_generation() &&
-		memo.setting == vis_principal_setting &&
-		(vis_principal_setting == NULL || (memo.setting_copy[0] == vis_principal_setting[0] &&
-										(vis_principal_setting[0] == '\0' ||
-										 strcmp(memo.setting_copy, vis_principal_setting) == 0))) &&
-		memo.stack == stack && (stack == NULL || memo.state == (int) stack->state) &&
-		memo.allow_session == vis_allow_session_principal &&
-		(memo.valid_until == DT_NOEND || GetCurrentTransactionStartTimestamp() < memo.valid_until);
-}
-
-static void
-memo_remember(int64 principal, Oid role)
-{
-	memo.valid = false;
-	if (vis_principal_setting != NULL && strlen(vis_principal_setting) >= sizeof(memo.setting_copy))
-		return;
-	memo.principal = principal;
-	memo.role = role;
-	memo.generation = vis_cache_generation();
-	memo.setting = vis_principal_setting;
-	if (vis_principal_setting != NULL)
-		strlcpy(memo.setting_copy, vis_principal_setting, sizeof(memo.setting_copy));
-	memo.stack = principal_record->stack;
-	memo.state = memo.stack ? (int) memo.stack->state : -1;
-	memo.allow_session = vis_allow_session_principal;
-	memo.valid_until = DT_NOEND;
-	if (vis_principal_setting == NULL || vis_principal_setting[0] == '\0')
-	{
-		RoleEntry  *e = bound_entry(role);
-
-		if (e != NULL)
-			memo.valid_until = e->valid_until;
-	}
-	memo.valid = true;
 }
 
 /*
