@@ -71,7 +71,7 @@ CREATE ROLE lms_upgrade_coach;
 SELECT FROM lms.bind_role('lms_upgrade_coach', 104);
 SET ROLE lms_upgrade_coach;
 SELECT count(*) AS coach_rows FROM lms.progress;
--- through the rewritten policy of a protected table: the same rows
+-- through the policy of a protected table, which kept its sub-select: the same rows
 SELECT (SELECT count(*) FROM app_scores) = (SELECT count(*) FROM lms.progress WHERE user_id < 1000)
 	AS coach_sees_the_same_app_rows;
 -- 0.4.0: the dimensions, filtered; the groups of before were the platform's
