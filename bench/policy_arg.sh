@@ -33,13 +33,12 @@ policy() {
 	psql -X -q -c "ALTER POLICY progress_visibility ON lms.progress
 		USING (lms.can_view_stats($1, user_id, content_id, context_group_id))"
 }
-tps() { pgbench -n -c 2 -j 2 -T "$PGBENCH_SECONDS" -f "$WORK/point.sql" -U "$1" bench 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p'; }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+. bench/pgbench.sh	# tps ROLE SCRIPT, median
 for _ in $(seq "$TURNS"); do
 	policy '(SELECT lms.current_principal())'
-	echo "sub $(tps postgres) $(tps b_gadmin)"
+	echo "sub $(tps postgres point) $(tps b_gadmin point)"
 	policy 'lms.current_principal()'
-	echo "call $(tps postgres) $(tps b_gadmin)"
+	echo "call $(tps postgres point) $(tps b_gadmin point)"
 done >"$WORK/tps"
 echo "| principal argument | no RLS tps | RLS tps | ratio |"
 echo "|---|---|---|---|"
