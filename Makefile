@@ -40,6 +40,6 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-# every object includes the one header (PGXS tracks no header dependencies
-# unless the server was configured with --enable-depend)
-$(OBJS) $(OBJS:.o=.bc): src/lms_visibility.h
+# PGXS tracks no header dependencies unless the server was configured with
+# --enable-depend: every object depends on every header of src/
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.h)

@@ -14,15 +14,8 @@
 
 #include "postgres.h"
 
-/*
- * The C code reads internal structures that later majors changed (the
- * setting records of guc_tables.h, whose get_guc_variables() is gone in 16;
- * the custom scan and planner hook signatures): fail at build time, not at
- * run time, on any major but the one it is tested against.
- */
-#if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 160000
-#error "lms_visibility supports PostgreSQL 15 only"
-#endif
+/* the majors it builds against, and their differences */
+#include "pg_compat.h"
 
 #include "access/attnum.h"
 #include "fmgr.h"

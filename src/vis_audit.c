@@ -21,6 +21,8 @@
  */
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "catalog/namespace.h"
 #include "executor/executor.h"
 #include "lib/stringinfo.h"
@@ -93,7 +95,7 @@ audit_statement(QueryDesc *queryDesc)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
-		if (rte->rtekind != RTE_RELATION || !(rte->requiredPerms & ACL_SELECT) ||
+		if (rte->rtekind != RTE_RELATION || !(rte_required_perms_compat(queryDesc->plannedstmt, rte) & ACL_SELECT) ||
 			list_member_oid(seen, rte->relid) || !is_protected(rte->relid, lms_namespace))
 			continue;
 		seen = lappend_oid(seen, rte->relid);

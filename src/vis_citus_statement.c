@@ -17,6 +17,8 @@
  */
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "nodes/extensible.h"
 #include "nodes/plannodes.h"
 #include "storage/proc.h"
@@ -100,7 +102,7 @@ vis_citus_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
 			pfree(sent_value);
 		sent_value = MemoryContextStrdup(TopMemoryContext,
 										 vis_principal_setting ? vis_principal_setting : "");
-		sent_lxid = MyProc->lxid;
+		sent_lxid = MyProcLocalTransactionId;
 	}
 }
 
@@ -133,7 +135,7 @@ vis_citus_check_statement(PlannedStmt *stmt)
 				 errmsg("\"lms.principal\" set for the session does not reach the nodes of a Citus cluster"),
 				 errdetail("Citus passes only a transaction's SET LOCAL statements on to the nodes that run this statement."),
 				 errhint("Use SET LOCAL lms.principal = ... inside the transaction.")));
-	if (sent_lxid != MyProc->lxid || sent_value == NULL ||
+	if (sent_lxid != MyProcLocalTransactionId || sent_value == NULL ||
 		strcmp(sent_value, vis_principal_setting) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "access/genam.h"
 #include "access/relation.h"
 #include "access/htup_details.h"
@@ -328,7 +330,7 @@ scan_one_part(const VisScanPart *part, const int64 *keys, int nkeys, int natts,
 	else if (nkeys > 0)
 	{
 		Relation	irel = index_open(part->indexid, AccessShareLock);
-		IndexScanDesc scan = index_beginscan(rel, irel, snapshot, 1, 0);
+		IndexScanDesc scan = index_beginscan_compat(rel, irel, snapshot, 1, 0);
 		TupleTableSlot *slot = table_slot_create(rel, NULL);
 		ScanKeyData skey;
 		bool		index_only = part->index_only && IsMVCCSnapshot(snapshot);

@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/parallel.h"
@@ -23,7 +25,6 @@
 #include "utils/array.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
-#include "utils/guc_tables.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -72,8 +73,8 @@ static uint64 role_map_generation = 0;
 void
 vis_principal_setting_defined(void)
 {
-	struct config_generic **vars = get_guc_variables();
-	int			n = GetNumConfigOptions();
+	int			n;
+	struct config_generic **vars = get_guc_variables_compat(&n);
 	int			i;
 
 	for (i = 0; i < n; i++)

@@ -42,6 +42,8 @@
  */
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include <math.h>
 
 #include "access/genam.h"
@@ -55,6 +57,7 @@
 #include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "commands/explain.h"
+#include VIS_EXPLAIN_FORMAT_HEADER
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/extensible.h"
@@ -530,7 +533,7 @@ range_begin(CustomScanState *node, EState *estate, int eflags)
 		return;
 	s->tableslot = ExecAllocTableSlot(&estate->es_tupleTable, RelationGetDescr(heap),
 									  table_slot_callbacks(heap));
-	s->scan = index_beginscan(heap, s->index, estate->es_snapshot, 1, 0);
+	s->scan = index_beginscan_compat(heap, s->index, estate->es_snapshot, 1, 0);
 	s->scan->xs_want_itup = true;
 	ScanKeyInit(&s->key, 1, BTGreaterEqualStrategyNumber, F_INT8GE, Int64GetDatum(0));
 }
