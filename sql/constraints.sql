@@ -43,10 +43,23 @@ INSERT INTO lms.tenant_roles (user_id, role) VALUES (115, 'root');
 INSERT INTO lms.content (content_id, tenant_id, kind, title) VALUES (905, 1, 'webinar', 'x');
 -- a row's tenant never changes
 UPDATE lms.users SET tenant_id = 2 WHERE user_id = 115;
--- deleting a user, group or content item with statistics is refused
-DELETE FROM lms.users WHERE user_id = 120;
-DELETE FROM lms.content WHERE content_id = 504;
-DELETE FROM lms.groups WHERE group_id = 42;
+-- deleting a user, group or content item with statistics is refused by
+-- the store's foreign keys (ON DELETE RESTRICT: SQLSTATE 23503 up to
+-- PostgreSQL 17, 23001 restrict_violation from 18, in other words)
+CREATE FUNCTION pg_temp.refused(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	c text;
+BEGIN
+	EXECUTE stmt;
+	RETURN 'not refused';
+EXCEPTION WHEN foreign_key_violation OR restrict_violation THEN
+	GET STACKED DIAGNOSTICS c = CONSTRAINT_NAME;
+	RETURN 'refused by ' || c;
+END
+$$;
+SELECT pg_temp.refused('DELETE FROM lms.users WHERE user_id = 120');
+SELECT pg_temp.refused('DELETE FROM lms.content WHERE content_id = 504');
+SELECT pg_temp.refused('DELETE FROM lms.groups WHERE group_id = 42');
 -- a path with sessions keeps its kind
 UPDATE lms.content SET kind = 'course' WHERE content_id = 501;
 -- good rows still go in

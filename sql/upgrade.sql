@@ -1,6 +1,14 @@
--- Every object of the extension, as \dx+ lists it; and the install of
--- each released version followed by the upgrade chain to the current one.
-\dx+ lms_visibility
+-- Every object of the extension, as \dx+ lists it (less the row types of
+-- its tables, which PostgreSQL 18 records as members too); and the install
+-- of each released version followed by the upgrade chain to the current one.
+SELECT pg_describe_object(d.classid, d.objid, 0) AS "Object description"
+FROM pg_depend d
+WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'lms_visibility')
+  AND NOT EXISTS (SELECT FROM pg_type t JOIN pg_class c ON c.oid = t.typrelid
+                  WHERE d.classid = 'pg_type'::regclass AND c.relkind <> 'c'
+                    AND t.oid IN (d.objid, (SELECT typelem FROM pg_type WHERE oid = d.objid)))
+ORDER BY 1;
 SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'lms' AND c.relkind = 'r' ORDER BY 1;

@@ -27,12 +27,16 @@ CREATE ROLE t_par_admin;
 CREATE ROLE t_par_gadmin;
 SELECT lms.bind_role('t_par_admin', 80001), lms.bind_role('t_par_gadmin', 80002);
 ANALYZE lms.progress;
+-- the setting that forces a parallel plan: debug_parallel_query, called
+-- force_parallel_mode before PostgreSQL 16
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+	THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
 -- run a count with a forced parallel plan (the workers read every row; the
 -- range scan a narrow principal may get is not parallel safe), or
 -- serially; see whether workers ran
 CREATE FUNCTION pg_temp.parallel(q text) RETURNS bigint LANGUAGE plpgsql
 	SET max_parallel_workers_per_gather = 2 SET parallel_setup_cost = 0 SET parallel_tuple_cost = 0
-	SET parallel_leader_participation = off SET force_parallel_mode = on
+	SET parallel_leader_participation = off SET :force_parallel = on
 	SET min_parallel_table_scan_size = 0 SET enable_bitmapscan = off SET enable_indexscan = off
 	SET lms.enable_rangescan = off
 AS $$ DECLARE n bigint; BEGIN EXECUTE q INTO n; RETURN n; END $$;
@@ -41,7 +45,7 @@ CREATE FUNCTION pg_temp.serial(q text) RETURNS bigint LANGUAGE plpgsql
 AS $$ DECLARE n bigint; BEGIN EXECUTE q INTO n; RETURN n; END $$;
 CREATE FUNCTION pg_temp.workers_launched(q text) RETURNS boolean LANGUAGE plpgsql
 	SET max_parallel_workers_per_gather = 2 SET parallel_setup_cost = 0 SET parallel_tuple_cost = 0
-	SET parallel_leader_participation = off SET force_parallel_mode = on
+	SET parallel_leader_participation = off SET :force_parallel = on
 	SET min_parallel_table_scan_size = 0 SET enable_bitmapscan = off SET enable_indexscan = off
 	SET lms.enable_rangescan = off
 AS $$
@@ -147,7 +151,7 @@ SET LOCAL max_parallel_workers_per_gather = 2;
 SET LOCAL parallel_setup_cost = 0;
 SET LOCAL parallel_tuple_cost = 0;
 SET LOCAL parallel_leader_participation = off;
-SET LOCAL force_parallel_mode = on;
+SET LOCAL :force_parallel = on;
 SET LOCAL min_parallel_table_scan_size = 0;
 SET LOCAL enable_bitmapscan = off;
 SET LOCAL enable_indexscan = off;
