@@ -13,8 +13,14 @@
 # dir it owns, on a unix socket in that dir; clients run as root with
 # PGHOST/PGPORT/PGUSER set.
 
-PGBIN=/usr/lib/postgresql/15/bin
-export PATH="$PGBIN:$PATH"
+# LMS_PG_MAJOR picks the server: 15 is Debian's, 18 the one ensure_pg18
+# builds from the vendored source into /usr/local/pgsql-18
+LMS_PG_MAJOR=${LMS_PG_MAJOR:-15}
+case $LMS_PG_MAJOR in
+	15) PGBIN=/usr/lib/postgresql/15/bin ;;
+	*) PGBIN=/usr/local/pgsql-$LMS_PG_MAJOR/bin ;;
+esac
+export LMS_PG_MAJOR PATH="$PGBIN:$PATH"
 
 as_postgres() {
 	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
@@ -156,25 +162,24 @@ free_port() {
 	echo $p
 }
 
-# ensure_citus: Citus for the server, built from the vendored source
-# (../shared/vendor, or LMS_CITUS_VENDOR) and installed when citus.so is not
-# installed yet; later runs on the machine skip the build.  Returns 1 with
+# ensure_citus: Citus for the server, built from the vendored source (13.2.2
+# for 15, 14.0.1 for 16 to 18) and installed when citus.so is not installed
+# yet; later runs on the machine skip the build.  Returns 1 with
 # CITUS_MISSING set when there is neither, 2 when the build fails.
 ensure_citus() {
-	local src="" d b=/var/cache/lms_visibility/citus
+	local src version=14.0.1 b=/var/cache/lms_visibility/citus-$LMS_PG_MAJOR
 	[ -f "$("$PGBIN/pg_config" --pkglibdir)/citus.so" ] && return 0
-	for d in "${LMS_CITUS_VENDOR:-}" "$PWD/../shared/vendor" /work/shared/vendor; do
-		if [ -n "$d" ] && [ -f "$d/citus-13.2.2.tar.gz" ]; then src=$d; break; fi
-	done
-	if [ -z "$src" ]; then
-		CITUS_MISSING="Citus is not installed and its vendored source (../shared/vendor/citus-13.2.2.tar.gz) is not here"
+	[ "$LMS_PG_MAJOR" = 15 ] && version=13.2.2
+	if ! src=$(vendor_dir "citus-$version.tar.gz"); then
+		CITUS_MISSING="Citus is not installed and its vendored source (../shared/vendor/citus-$version.tar.gz) is not here"
 		return 1
 	fi
-	echo "== building Citus 13.2.2 from $src (once per machine)"
+	echo "== building Citus $version for PostgreSQL $LMS_PG_MAJOR from $src (once per machine)"
 	ensure_packages liblz4-dev libzstd-dev libkrb5-dev
 	rm -rf "$b" && mkdir -p "$b"
-	tar xzf "$src/citus-13.2.2.tar.gz" -C "$b"
-	if ! (cd "$b/citus-13.2.2" && patch -p1 -s <"$src/citus-13.2.2-pg15.20.patch" &&
+	tar xzf "$src/citus-$version.tar.gz" -C "$b"
+	if ! (cd "$b/citus-$version" &&
+		{ [ "$version" != 13.2.2 ] || patch -p1 -s <"$src/citus-13.2.2-pg15.20.patch"; } &&
 		./configure --without-libcurl PG_CONFIG="$PGBIN/pg_config" >"$b/configure.log" 2>&1 &&
 		make -j2 >"$b/make.log" 2>&1 && make install >"$b/install.log" 2>&1); then
 		CITUS_MISSING="the Citus build failed: see $b"
@@ -198,4 +203,49 @@ log_min_error_statement = error"
 	export PGHOST=$dir/n0 PGPORT=$base
 	psql -X -q -o /dev/null -d "$db" -c "SELECT citus_set_coordinator_host('127.0.0.1', $base)" \
 		-c "SELECT citus_add_node('127.0.0.1', $((base + 1)))" -c "SELECT citus_add_node('127.0.0.1', $((base + 2)))"
+}
+
+# vendor_dir FILE: the first folder of the vendored sources that holds FILE
+# (LMS_VENDOR, ../shared/vendor beside the tree, /work/shared/vendor)
+vendor_dir() {
+	local d
+	for d in "${LMS_VENDOR:-}" "$PWD/../shared/vendor" /work/shared/vendor; do
+		if [ -n "$d" ] && [ -f "$d/$1" ]; then echo "$d"; return 0; fi
+	done
+	return 1
+}
+
+# ensure_pg18: PostgreSQL 18 in PG18_PREFIX, built once per machine from the
+# vendored source (no LLVM, no ICU, TAP tests on) with pgTAP; a stamp written
+# last marks a complete install, so an interrupted build is redone.  Returns
+# 1 with PG18_MISSING set when there is neither install nor source, 2 when
+# the build fails.
+PG18_PREFIX=/usr/local/pgsql-18
+ensure_pg18() {
+	local src b=/var/cache/lms_visibility/pg18
+	[ -f "$PG18_PREFIX/.lms_complete" ] && return 0
+	if ! src=$(vendor_dir postgresql-18_18.6.orig.tar.bz2); then
+		PG18_MISSING="PostgreSQL 18 is not installed in $PG18_PREFIX and its vendored source (../shared/vendor/postgresql-18_18.6.orig.tar.bz2) is not here"
+		return 1
+	fi
+	echo "== building PostgreSQL 18.6 from $src into $PG18_PREFIX (once per machine, about 10 minutes)"
+	ensure_packages bison flex zlib1g-dev libipc-run-perl
+	rm -rf "$b" && mkdir -p "$b"
+	tar xjf "$src/postgresql-18_18.6.orig.tar.bz2" -C "$b"
+	if ! (cd "$b/postgresql-18.6" &&
+		./configure --prefix="$PG18_PREFIX" --enable-tap-tests --without-icu --without-readline \
+			--without-llvm >"$b/configure.log" 2>&1 &&
+		make -j2 >"$b/make.log" 2>&1 && make install >"$b/install.log" 2>&1); then
+		PG18_MISSING="the PostgreSQL 18 build failed: see $b"
+		return 2
+	fi
+	if ! pgtap_src=$(vendor_dir pgtap_1.3.3.orig.tar.gz) ||
+		! (tar xzf "$pgtap_src/pgtap_1.3.3.orig.tar.gz" -C "$b" && cd "$b"/pgtap-1.3.3 &&
+			make PG_CONFIG="$PG18_PREFIX/bin/pg_config" >"$b/pgtap.log" 2>&1 &&
+			make PG_CONFIG="$PG18_PREFIX/bin/pg_config" install >>"$b/pgtap.log" 2>&1); then
+		PG18_MISSING="pgTAP for PostgreSQL 18 could not be built: see $b"
+		return 2
+	fi
+	touch "$PG18_PREFIX/.lms_complete"
+	rm -rf "$b/postgresql-18.6"
 }

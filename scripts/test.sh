@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # scripts/test.sh: runs every test of lms_visibility against throwaway
-# clusters it starts and stops itself, and prints one summary line.
+# clusters it starts and stops itself, on every major this machine can
+# build, with one line per suite and major and one summary line.
 #   pg_regress   sql/ + expected/         exact output: errors, plans, upgrades
-#   isolation    specs/ + expected/       two sessions at once (SPEC.md 7)
+#   isolation    specs/ + expected/       two sessions at once (consistency)
 #   TAP          t/*.pl                   clusters of their own (PostgreSQL::Test::Cluster)
 #   pgTAP        test/*.sql via pg_prove  behaviour, as real SQL roles
-#   shell        test/shell/package.sh    the Debian package (dpkg needs root)
+#   shell        test/shell/package.sh    the Debian package (dpkg needs root; 15 only)
 #   layout       scripts/layout.sh        no circle among the C files' objects
-# Then the SQL suites once more (pg_regress, isolation, pgTAP) and the hot
-# standby test (t/009_standby.pl) against servers running under valgrind
-# memcheck (LMS_MEMCHECK=1): any report with a frame in this extension, or
-# a crashed backend, fails the run.
+# The majors: Debian's PostgreSQL 15, then PostgreSQL 18, built once per
+# machine from the vendored source into /usr/local/pgsql-18 (a run without
+# that source says so on a line of its own and fails).  Last, on 15, the SQL
+# suites once more (pg_regress, isolation, pgTAP) and the hot standby test
+# (t/009_standby.pl) against servers running under valgrind memcheck: any
+# report with a frame in this extension, or a crashed backend, fails the run.
 # Usage: bash scripts/test.sh            (as root on Debian 12)
+#        LMS_PG_MAJOR=18 LMS_ONE_MAJOR=1 bash scripts/test.sh   (one major alone)
 #        LMS_MEMCHECK=1 bash scripts/test.sh   (the valgrind pass alone)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +26,13 @@ set -e
 # postgresql-server-dev-all (pg_buildext) for test/shell/package.sh
 ensure_packages pgbouncer debhelper dpkg-dev postgresql-server-dev-all valgrind \
 	libpostgresql-jdbc-java odbc-postgresql unixodbc python3-pyodbc libipc-run-perl
+# the pass of every major but the first, and the valgrind pass, run this
+# script again with LMS_ONE_MAJOR=1: each line of theirs is one suite
+NESTED=${LMS_ONE_MAJOR:-0}
+[ "${LMS_MEMCHECK:-0}" = 1 ] && NESTED=1
+if [ "$LMS_PG_MAJOR" != 15 ]; then
+	ensure_pg18 || { echo "${PG18_MISSING:-PostgreSQL $LMS_PG_MAJOR is not here}" >&2; exit 1; }
+fi
 [ "${LMS_MEMCHECK:-0}" = 1 ] || build_install
 # Node's pg driver, for t/005_pgbouncer.pl and
 if [ "${LMS_MEMCHECK:-0}" != 1 ] && [ ! -d examples/node_modules/pg ]; then
@@ -56,15 +67,41 @@ export LMS_TEST_WORK=$WORK
 passed=0
 failed=0
 failures=()
-# record NAME RC [PASSED FAILED]: a suite's result, counted in tests
+# record NAME RC [PASSED FAILED]: a suite's result, counted in tests, on a
+# line that names the major (and the valgrind pass)
+LABEL="PostgreSQL $LMS_PG_MAJOR"
+[ "${LMS_MEMCHECK:-0}" = 1 ] && LABEL="$LABEL under valgrind"
 record() {
 	local p=${3:-} f=${4:-}
 	if [ -z "$p" ]; then if [ "$2" = 0 ]; then p=1 f=0; else p=0 f=1; fi; fi
 	[ "$2" != 0 ] && [ "$f" = 0 ] && f=1
 	passed=$((passed + p))
 	failed=$((failed + f))
-	if [ "$2" = 0 ]; then echo "ok   - $1 ($p passed, at ${SECONDS}s)"
-	else failures+=("$1"); echo "FAIL - $1 ($p passed, $f failed, at ${SECONDS}s)"; fi
+	if [ "$2" = 0 ]; then echo "ok   - $LABEL: $1 ($p passed, at ${SECONDS}s)"
+	else failures+=("$LABEL: $1"); echo "FAIL - $LABEL: $1 ($p passed, $f failed, at ${SECONDS}s)"; fi
+}
+# nested NAME ENV...: this script again with ENV (one major, or the
+# valgrind pass); its suites' lines are this run's, and a run that ends
+# without its summary line is one failure more
+nested() {
+	local name=$1 log="$WORK/nested.$RANDOM.log" rc mp mf
+	shift
+	echo
+	echo "== $name"
+	env "$@" LMS_ONE_MAJOR=1 bash scripts/test.sh >"$log" 2>&1
+	rc=$?
+	grep -E '^(ok|FAIL|skip) |^   \(' "$log"
+	[ $rc != 0 ] && grep -vE '^(ok|FAIL|skip) ' "$log" | tail -60 | sed 's/^/   | /'
+	while read -r line; do failures+=("${line#FAIL - }"); done < <(grep -E '^FAIL - ' "$log" | sed 's/ ([0-9]* passed.*//')
+	if read -r mp mf < <(sed -n 's/^tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log"); then
+		passed=$((passed + mp))
+		failed=$((failed + mf))
+		[ $rc != 0 ] && [ "$mf" = 0 ] && { failed=$((failed + 1)); failures+=("$name: exited $rc"); }
+	else
+		failed=$((failed + 1))
+		failures+=("$name: ended without its summary line (exit $rc)")
+		echo "FAIL - $name: ended without its summary line (exit $rc)"
+	fi
 }
 
 # the layout: no C file needs one that needs it (from the objects just built)
@@ -94,13 +131,21 @@ installcheck() {
 	runuser -u postgres -- env PATH="$PGBIN:$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" LMS_TEST_ALL=1 \
 		LMS_CITUS_MISSING="${LMS_CITUS_MISSING:-}" make -s -C "$WORK/tree" PG_CONFIG="$PGBIN/pg_config" "${tap[@]}" installcheck >"$WORK/installcheck.log" 2>&1
 }
+# pgTAP's databases, made before make installcheck starts: under valgrind
+# the two run side by side, and CREATE EXTENSION in two databases at once
+# races on the cluster's role lms_writer (one of them fails whole)
+tap_setup_rc=0
+for db in lms_tap lms_tap2; do
+	if ! createdb $db >"$WORK/tapdb.log" 2>&1 ||
+		! psql -X -q -v ON_ERROR_STOP=1 -d $db -c "CREATE EXTENSION pgtap" -c "CREATE EXTENSION lms_visibility" >>"$WORK/tapdb.log" 2>&1; then
+		echo "   the pgTAP database $db could not be made:"
+		sed 's/^/   | /' "$WORK/tapdb.log"
+		tap_setup_rc=1
+	fi
+done
 if [ "${LMS_MEMCHECK:-0}" = 1 ]; then installcheck & installcheck_pid=$!; else installcheck; rc=$?; fi
 # pgTAP; under valgrind in two databases side by side, split so that the
 # halves take about as long (files that create the same roles stay together)
-for db in lms_tap lms_tap2; do
-	createdb $db
-	psql -X -q -d $db -c "CREATE EXTENSION pgtap; CREATE EXTENSION lms_visibility;"
-done
 prove() { pg_prove -d "$1" "${TAP_VARS[@]}" --timer --failures "${@:2}"; }
 if [ "${LMS_MEMCHECK:-0}" = 1 ]; then
 	prove lms_tap2 test/06_*.sql test/11_*.sql test/16_*.sql test/1[7-9]_*.sql test/2[01]_*.sql >"$WORK/prove2.log" 2>&1 &
@@ -129,11 +174,12 @@ if [ $rc != 0 ]; then
 	for f in "$WORK"/tree/tmp_check/log/regress_log_*; do [ -f "$f" ] && grep -E 'not ok|error' "$f" | head -20; done
 fi
 record "pg_regress + isolation + TAP (make installcheck)" $rc \
-	"$(($(grep -cE '^(ok|test) .*(\.\.\. ok|ok +[0-9]+ ms)' "$WORK/installcheck.log") + \
+	"$(($(grep -cE '^(ok|test) .*(\.\.\. ok|ok +[0-9]+ ms)|^ok [0-9]+ +- ' "$WORK/installcheck.log") + \
 		$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/installcheck.log" | awk '{s += $1} END {print s + 0}')))" \
-	"$(grep -cE 'FAILED|failed \(|^Result: FAIL' "$WORK/installcheck.log")"
+	"$(grep -cE 'FAILED|failed \(|^Result: FAIL|^not ok [0-9]+ +- ' "$WORK/installcheck.log")"
 
 cat "$WORK/prove.log"
+[ "$tap_setup_rc" = 0 ] || tap_rc=1
 tap_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/prove.log" | awk '{s += $1} END {print s + 0}')
 tap_failed=$(grep -oE 'Failed [0-9]+/' "$WORK/prove.log" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
 record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed))" "$tap_failed"
@@ -156,8 +202,10 @@ if [ "${LMS_MEMCHECK:-0}" = 1 ]; then
 		"$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/standby.log" | awk '{s += $1} END {print s + 0}')" \
 		"$(grep -oE 'Failed [0-9]+/' "$WORK/standby.log" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')"
 	SHELL_TESTS=
+elif [ "$LMS_PG_MAJOR" = 15 ]; then
+	SHELL_TESTS="test/shell/package.sh"	# Debian's server only
 else
-	SHELL_TESTS="test/shell/package.sh"
+	SHELL_TESTS=
 fi
 for t in $SHELL_TESTS; do
 	[ -f "$t" ] || continue
@@ -178,15 +226,21 @@ if [ "${LMS_MEMCHECK:-0}" = 1 ]; then
 	memcheck_reports "$WORK/primary" "$WORK/standby" | sed 's/^/   /' | tee "$WORK/memcheck.log"
 	echo "   ($(ls "$WORK"/primary/valgrind.*.log "$WORK"/standby/valgrind.*.log 2>/dev/null | wc -l) processes checked)"
 	record "no valgrind report in lms_visibility and no crashed backend" "$([ -s "$WORK/memcheck.log" ] && echo 1 || echo 0)"
-else
-	echo
-	echo "== the SQL suites and the standby again, the servers under valgrind memcheck"
-	LMS_MEMCHECK=1 bash scripts/test.sh >"$WORK/memcheck.log" 2>&1
-	rc=$?
-	grep -E '^(ok|FAIL) |^   \(' "$WORK/memcheck.log" | sed 's/^/   /'
-	[ $rc != 0 ] && grep -vE '^(ok|FAIL) ' "$WORK/memcheck.log" | tail -60 | sed 's/^/   | /'
-	read -r mp mf < <(sed -n 's/^tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$WORK/memcheck.log")
-	record "the SQL suites and the standby under valgrind" $rc "${mp:-0}" "${mf:-1}"
+elif [ "$NESTED" != 1 ]; then
+	# the other majors, then the valgrind pass (on 15 alone), each a run of
+	# this script of its own
+	stop_cluster "$WORK/primary"
+	# without the vendored source there is no 18 to test: said, not passed;
+	# a build that fails is a failure
+	ensure_pg18
+	case $? in
+		0) nested "PostgreSQL 18" LMS_PG_MAJOR=18 ;;
+		1) echo "skip - PostgreSQL 18: every suite skipped: $PG18_MISSING" ;;
+		*) echo "FAIL - PostgreSQL 18: $PG18_MISSING"
+			failed=$((failed + 1))
+			failures+=("PostgreSQL 18: $PG18_MISSING") ;;
+	esac
+	nested "PostgreSQL 15 under valgrind memcheck: the SQL suites and the standby" LMS_PG_MAJOR=15 LMS_MEMCHECK=1
 fi
 
 echo
