@@ -689,7 +689,8 @@ extern uint64 vis_cache_epoch;
  */
 extern char *vis_principal_setting;
 extern bool vis_allow_session_principal;
-extern void vis_principal_setting_defined(void);
+struct config_generic;
+extern void vis_principal_setting_defined(struct config_generic *record);
 extern bool vis_principal_transaction_scoped(void);
 
 /* vis_settings.c: every setting */

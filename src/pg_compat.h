@@ -39,6 +39,13 @@ get_guc_variables_compat(int *num_vars)
 #endif
 }
 
+/* the depth ParseConfigFile starts at (16 exports it in utils/conffiles.h) */
+#if PG_VERSION_NUM >= 160000
+#include "utils/conffiles.h"
+#else
+#define CONF_FILE_START_DEPTH 0
+#endif
+
 /*
  * MyProcLocalTransactionId: the backend's local transaction id (17 moved
  * it into MyProc->vxid).

@@ -67,21 +67,15 @@ static MemoryContext RoleMapContext = NULL;
 static uint64 role_map_generation = 0;
 
 /*
- * vis_principal_setting_defined finds lms.principal's record once the
+ * vis_principal_setting_defined keeps lms.principal's record once the
  * settings are defined (vis_settings.c): its stack tells the value's scope.
  */
 void
-vis_principal_setting_defined(void)
+vis_principal_setting_defined(struct config_generic *record)
 {
-	int			n;
-	struct config_generic **vars = get_guc_variables_compat(&n);
-	int			i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(vars[i]->name, "lms.principal") == 0)
-			principal_record = vars[i];
-	if (principal_record == NULL)
+	if (record == NULL)
 		elog(ERROR, "could not find setting \"lms.principal\"");
+	principal_record = record;
 }
 
 /*

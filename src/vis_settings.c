@@ -5,6 +5,20 @@
  *	  place: the principal, the cache's bounds, the row shortcut, the range
  *	  scan and the audit trail.  Each lives in the file that uses it.
  *
+ * The superuser-only settings (PGC_SUSET) and values given before the
+ * library is loaded.  Without shared_preload_libraries a session knows
+ * "lms.audit" only as a placeholder until the library loads; a value given
+ * for it meanwhile (a startup option such as PGOPTIONS='-c lms.audit=off',
+ * or SET) is kept in the placeholder with the rights of whoever gave it.
+ * Defining the setting reapplies those values, and PostgreSQL refuses (with
+ * a WARNING) the one a non-superuser without GRANT SET gave.  But a startup
+ * option has by then replaced the value of the configuration files and of
+ * ALTER ROLE/DATABASE ... SET, which PostgreSQL does not keep: the setting
+ * would fall back to its built-in default, not to the configured value.  So
+ * when the reapplied reset value of a superuser-only setting is refused,
+ * restore_configured() reads those trusted sources again (the README's
+ * Security model, "Settings no client can override").
+ *
  * IDENTIFICATION
  *	  src/vis_settings.c
  *
@@ -12,11 +26,169 @@
  */
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include <limits.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_db_role_setting.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "lms_visibility.h"
+
+/* the settings only a superuser (or a role granted SET on it) may change */
+static const char *const superuser_settings[] = {
+	"lms.allow_session_principal",
+	"lms.cache_principals",
+	"lms.cache_memory",
+	"lms.row_shortcut",
+	"lms.audit",
+};
+
+#define NUM_SUPERUSER_SETTINGS lengthof(superuser_settings)
+
+/* setting_record returns the record of setting name (or its placeholder) */
+static struct config_generic *
+setting_record(const char *name)
+{
+	int			n;
+	struct config_generic **vars = get_guc_variables_compat(&n);
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (pg_strcasecmp(vars[i]->name, name) == 0)
+			return vars[i];
+	return NULL;
+}
+
+/*
+ * placeholder_reset_source returns the source of the reset value a
+ * placeholder of name holds (PGC_S_DEFAULT without a placeholder).
+ */
+static GucSource
+placeholder_reset_source(const char *name)
+{
+	struct config_generic *rec = setting_record(name);
+
+	if (rec == NULL || !(rec->flags & GUC_CUSTOM_PLACEHOLDER))
+		return PGC_S_DEFAULT;
+	return rec->reset_source;
+}
+
+/*
+ * apply_db_role_setting applies setting name from the pg_db_role_setting
+ * row of (database, role), as InitPostgres applies the whole row: at
+ * superuser level, since whoever wrote the row was allowed to.
+ */
+static void
+apply_db_role_setting(const char *name, Relation rel, Snapshot snapshot,
+					  Oid database, Oid role, GucSource source)
+{
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	ScanKeyInit(&keys[0], Anum_pg_db_role_setting_setdatabase, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(database));
+	ScanKeyInit(&keys[1], Anum_pg_db_role_setting_setrole, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(role));
+	scan = systable_beginscan(rel, DbRoleSettingDatidRolidIndexId, true, snapshot, 2, keys);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_db_role_setting_setconfig,
+									 RelationGetDescr(rel), &isnull);
+		Datum	   *items;
+		int			nitems;
+		int			i;
+
+		if (isnull)
+			continue;
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+						  &items, NULL, &nitems);
+		for (i = 0; i < nitems; i++)
+		{
+			char	   *item = TextDatumGetCString(items[i]);
+			char	   *key;
+			char	   *value;
+
+			ParseLongOption(item, &key, &value);
+			if (value != NULL && pg_strcasecmp(key, name) == 0)
+				(void) set_config_option(name, value, PGC_SUSET, source,
+										 GUC_ACTION_SET, true, WARNING, false);
+		}
+	}
+	systable_endscan(scan);
+}
+
+/*
+ * restore_configured gives setting name the value its trusted sources below
+ * refused (the source of a refused value) configure: the configuration
+ * files (postgresql.conf with its includes, then ALTER SYSTEM's
+ * postgresql.auto.conf), then ALTER ROLE/DATABASE ... SET, applied from the
+ * lowest priority up so that the highest wins, as at connection start.
+ * The catalog is read only inside a transaction (a library loaded by
+ * session_preload_libraries is loaded outside one); a value given on the
+ * server's command line (-c) cannot be read again.
+ */
+static void
+restore_configured(const char *name, GucSource refused)
+{
+	if (refused > PGC_S_FILE && ConfigFileName != NULL)
+	{
+		ConfigVariable *head = NULL;
+		ConfigVariable *tail = NULL;
+		ConfigVariable *item;
+		const char *value = NULL;
+
+		(void) ParseConfigFile(ConfigFileName, true, NULL, 0, CONF_FILE_START_DEPTH,
+							   DEBUG1, &head, &tail);
+		(void) ParseConfigFile(PG_AUTOCONF_FILENAME, false, NULL, 0, CONF_FILE_START_DEPTH,
+							   DEBUG1, &head, &tail);
+		for (item = head; item != NULL; item = item->next)
+			if (!item->ignore && pg_strcasecmp(item->name, name) == 0)
+				value = item->value;
+		if (value != NULL)
+			(void) set_config_option(name, value, PGC_SIGHUP, PGC_S_FILE,
+									 GUC_ACTION_SET, true, WARNING, false);
+		FreeConfigVariables(head);
+	}
+	if (refused > PGC_S_GLOBAL && IsTransactionState() && OidIsValid(MyDatabaseId))
+	{
+		Relation	rel = table_open(DbRoleSettingRelationId, AccessShareLock);
+		Snapshot	snapshot = RegisterSnapshot(GetCatalogSnapshot(DbRoleSettingRelationId));
+		Oid			role = GetSessionUserId();
+		static const struct
+		{
+			bool		database;
+			bool		role;
+			GucSource	source;
+		}			levels[] = {
+			{false, false, PGC_S_GLOBAL},
+			{true, false, PGC_S_DATABASE},
+			{false, true, PGC_S_USER},
+			{true, true, PGC_S_DATABASE_USER},
+		};
+		int			i;
+
+		for (i = 0; i < lengthof(levels); i++)
+			if (levels[i].source < refused)
+				apply_db_role_setting(name, rel, snapshot,
+									  levels[i].database ? MyDatabaseId : InvalidOid,
+									  levels[i].role ? role : InvalidOid, levels[i].source);
+		UnregisterSnapshot(snapshot);
+		table_close(rel, AccessShareLock);
+	}
+}
 
 /* any change of the principal's settings may change who is asking */
 static void
@@ -67,6 +239,12 @@ static const struct config_enum_entry audit_options[] = {
 void
 vis_settings_init(void)
 {
+	GucSource	placeholder[NUM_SUPERUSER_SETTINGS];
+	int			i;
+
+	for (i = 0; i < NUM_SUPERUSER_SETTINGS; i++)
+		placeholder[i] = placeholder_reset_source(superuser_settings[i]);
+
 	DefineCustomStringVariable("lms.principal",
 							   "The principal (user id) this transaction acts for.",
 							   "Honoured only for roles trusted with lms.trust_role() and only "
@@ -133,6 +311,16 @@ vis_settings_init(void)
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("lms");
 
-	vis_principal_setting_defined();
+	/* a refused reset value: the configured one comes back */
+	for (i = 0; i < NUM_SUPERUSER_SETTINGS; i++)
+	{
+		struct config_generic *rec = setting_record(superuser_settings[i]);
+
+		Assert(rec != NULL && rec->context == PGC_SUSET);
+		if (rec->reset_source < placeholder[i])
+			restore_configured(superuser_settings[i], placeholder[i]);
+	}
+
+	vis_principal_setting_defined(setting_record("lms.principal"));
 }
 
