@@ -7,10 +7,13 @@
  *	  before anything else is done with it, and returns the tuples that
  *	  pass as an index-only scan would, or their rows from the heap.
  *
- * The index condition of vis_planner.c, "user_id = ANY (ids)", costs one
- * descent of the btree per id (PostgreSQL 15 starts each array element from
- * the root), and every index tuple it reads goes through the executor's
- * slot, visibility map check and quals before the policy can drop it.  A
+ * The index condition of vis_planner.c, "user_id = ANY (ids)", costs a
+ * descent of the btree per id on PostgreSQL 15 and 16, which start each
+ * array element from the root (17 and later step to the next element on
+ * the same leaf page, and still come out slower: the README's "The range
+ * scan on 15 and 18", bench/rangescan.sh), and every index tuple it reads
+ * goes through the executor's slot, visibility map check and quals before
+ * the policy can drop it.  A
  * principal's ids mostly come in runs (a group's members were created
  * together, a catalog's courses too): the range scan descends once per run
  * and drops the tuples the principal may not see straight from the index
