@@ -213,7 +213,9 @@ extern void vis_citus_check_statement(PlannedStmt *stmt);
 extern void vis_citus_init(void);
 
 /* ---------------------------------------------------------------------
- * The visibility engine (vis_graph.c, vis_rules.c)
+ * The visibility engine: the tenant's graph (vis_graph.c), groups'
+ * members (vis_members.c), the rules (vis_rules.c), their results
+ * (vis_result.c) and why (vis_explain.c)
  * ---------------------------------------------------------------------
  */
 typedef enum VisKind
@@ -630,7 +632,8 @@ extern uint64 vis_shortcut_scans;
 extern uint64 vis_inline_scans;
 
 /* ---------------------------------------------------------------------
- * Sharing cached entries with parallel workers (vis_share.c)
+ * Sharing cached entries with parallel workers (vis_share.c), and the
+ * cache's side of it (vis_cache.c)
  * ---------------------------------------------------------------------
  */
 struct dsm_segment;
@@ -684,7 +687,7 @@ extern void vis_cache_statement_start(void);
 extern uint64 vis_cache_epoch;
 
 /* ---------------------------------------------------------------------
- * Principals (vis_principal.c)
+ * Principals (vis_principal.c) and the settings (vis_settings.c)
  * ---------------------------------------------------------------------
  */
 extern char *vis_principal_setting;
@@ -701,6 +704,7 @@ extern bool vis_check_principal_arg(int64 principal);
 extern uint64 vis_principal_epoch;
 extern void *vis_principal_stack(void);
 extern bool vis_personal_data(void);
+extern void vis_require_trusted(const char *what);
 
 /* ---------------------------------------------------------------------
  * The audit trail (vis_audit.c)
@@ -710,6 +714,5 @@ extern bool vis_personal_data(void);
 #define VIS_AUDIT_STATEMENTS 1
 extern int	vis_audit;
 extern void vis_audit_init(void);
-extern void vis_require_trusted(const char *what);
 
 #endif							/* LMS_VISIBILITY_H */

@@ -3,8 +3,9 @@
  * vis_load.c
  *	  Reads the relationship store with direct index scans: no SPI, no
  *	  parse or plan per rebuild, no row-level security in the way.  A
- *	  btree that holds every column read is read as an index-only scan
- *	  is: the heap only for pages not all visible.
+ *	  btree that holds every column the loader reads is read as an
+ *	  index-only scan reads it: the heap only for pages that are not
+ *	  all-visible.
  *
  * IDENTIFICATION
  *	  src/vis_load.c

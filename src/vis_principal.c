@@ -472,5 +472,5 @@ vis_require_trusted(const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for %s", what),
-				 errdetail("Only superusers and roles trusted with lms.trust_role() may ask who can see a learner.")));
+				 errdetail("Only superusers and roles trusted with lms.trust_role() may use %s.", what)));
 }

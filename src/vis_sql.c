@@ -29,7 +29,9 @@ PG_MODULE_MAGIC;
 void		_PG_init(void);
 
 /*
- * _PG_init defines the settings and registers the cache's callbacks.
+ * _PG_init defines the settings and installs the callbacks and hooks of
+ * each layer: invalidation, the cache, the policies, the executor guard,
+ * the range scan, the audit trail and the Citus statement check.
  */
 void
 _PG_init(void)

@@ -102,10 +102,15 @@ my $c = $nodes[0];
 $c->safe_psql('lms_citus',
 	"SELECT citus_set_coordinator_host('127.0.0.1', " . $c->port . ')'
 	  . join('', map { "; SELECT citus_add_node('127.0.0.1', " . $_->port . ')' } @nodes[ 1, 2 ]));
-pass('a coordinator and two workers with Citus '
+is($c->safe_psql('lms_citus', 'SELECT count(*) FROM citus_get_active_worker_nodes()'), '2',
+	'a coordinator and two workers with Citus '
 	  . $c->safe_psql('lms_citus', "SELECT extversion FROM pg_extension WHERE extname = 'citus'"));
 psql_ok($c, 'lms_citus', $setup);
-pass('the same platform loaded on the coordinator');
+is($c->safe_psql('lms_citus', 'SELECT count(*) FROM lms.users') . ' '
+	  . $c->safe_psql('lms_citus', 'SELECT count(*) FROM lms.progress'),
+	$single->safe_psql('citus_single', 'SELECT count(*) FROM lms.users') . ' '
+	  . $single->safe_psql('citus_single', 'SELECT count(*) FROM lms.progress'),
+	'the same platform loaded on the coordinator (its users and progress rows)');
 
 my ($ret, $out, $err) = $c->psql('lms_citus', 'SELECT lms.distribute()', extra_params => [ '-U', 'c_app' ]);
 like($err, qr/permission denied for function distribute/, 'lms.distribute() refuses a role that is not a superuser');

@@ -4,7 +4,7 @@
 -- the documented SQLSTATEs (42501), never anything else; the rules stay
 -- consistent (explain agrees with can_view_stats) on all of them.
 BEGIN;
-SELECT plan(4);
+SELECT plan(6);
 \set QUIET 1
 \i sample/platform.sql
 CREATE ROLE t_fuzz;
@@ -16,7 +16,10 @@ CREATE TEMP TABLE ids AS SELECT unnest(ARRAY[NULL, 0, -1, -9223372036854775808, 
 CREATE TEMP TABLE fuzz_log (who text, call text, sqlstate text);
 GRANT SELECT ON ids TO t_fuzz;
 GRANT INSERT, SELECT ON fuzz_log TO t_fuzz;
-CREATE FUNCTION pg_temp.fuzz(who text, n int) RETURNS void LANGUAGE plpgsql AS $f$
+-- fuzz(who, n) makes n generated calls, logs each call's outcome (an
+-- error is caught and logged: the checks below read the log) and returns
+-- how many it logged
+CREATE FUNCTION pg_temp.fuzz(who text, n int) RETURNS bigint LANGUAGE plpgsql AS $f$
 DECLARE
 	calls text[] := ARRAY[
 		'SELECT count(*) FROM lms.visible_users(%1$s)',
@@ -48,14 +51,20 @@ BEGIN
 			INSERT INTO fuzz_log VALUES (who, q, SQLSTATE);
 		END;
 	END LOOP;
+	RETURN (SELECT count(*) FROM fuzz_log f WHERE f.who = fuzz.who);
 END
 $f$;
 \set QUIET 0
 
-SELECT lives_ok($$SELECT pg_temp.fuzz('superuser', 1500)$$, 'fuzzing as a superuser');
+SELECT is(pg_temp.fuzz('superuser', 1500), 1500::bigint, 'fuzzing as a superuser: 1500 calls, each logged');
 SET ROLE t_fuzz;
-SELECT lives_ok($$SELECT pg_temp.fuzz('reader', 1500)$$, 'fuzzing as a bound reader');
+SELECT is(pg_temp.fuzz('reader', 1500), 1500::bigint, 'fuzzing as a bound reader: 1500 calls, each logged');
 RESET ROLE;
+-- the generated calls reach both outcomes: answers, and refusals of the
+-- reader asking about another principal
+SELECT ok((SELECT count(*) FROM fuzz_log WHERE sqlstate = '00000') > 1000, 'most calls answered');
+SELECT ok((SELECT count(*) FROM fuzz_log WHERE who = 'reader' AND sqlstate = '42501') > 100,
+	'the reader was refused where it asked about another principal');
 SELECT is_empty($$SELECT who, call, sqlstate FROM fuzz_log WHERE sqlstate NOT IN ('00000', '42501')$$,
 	'every call answered or was refused with 42501');
 SELECT is((SELECT count(*)::int FROM ids a, ids b, ids c, ids d
