@@ -1,4 +1,4 @@
--- bench/plain_rules.sql: SPEC.md section 4 written in plain SQL, the way a
+-- bench/plain_rules.sql: doc/rules.md, "The rules" written in plain SQL, the way a
 -- good DBA would without this extension: recursive CTEs, set-returning
 -- functions evaluated once per statement.  It is the baseline of the
 -- benchmark and, being independent of the C engine, the reference of the

@@ -1,4 +1,4 @@
--- Accountability across transactions (SPEC.md 8): a binding that expires
+-- Accountability across transactions (doc/accountability.md): a binding that expires
 -- between two transactions, with no change to the store; the audit trail's
 -- lines (sent to the client here with client_min_messages = log).
 SET client_min_messages = warning;

@@ -76,7 +76,7 @@ extern int	vis_int64_cmp(const void *a, const void *b);
 
 /* ---------------------------------------------------------------------
  * Content grants: content id -> unrestricted, or restricted to the union
- * of some context-group sets (SPEC.md 4.3)
+ * of some context-group sets (doc/rules.md, "C(p), restricted grants")
  * ---------------------------------------------------------------------
  */
 typedef struct VisGrant
@@ -352,7 +352,7 @@ extern VisIdSet *vis_connected(VisTenant *t, VisIdSet *s, VisIdArray *s_arr,
 extern const char *vis_group_label(VisTenant *t, int64 group_id);
 extern const char *vis_content_label(VisTenant *t, int64 content_id);
 
-/* The roles and relations of SPEC.md 4.1-4.3, in the order of the SPEC */
+/* The roles and relations of doc/rules.md, "The rules", in its order */
 typedef enum VisRuleId
 {
 	RULE_PLATFORM_ADMIN,
@@ -523,7 +523,7 @@ typedef struct VisResult
 	VisBitmap	open_bits;		/* unrestricted grants, when dense */
 	bool		any_restricted; /* some grant is restricted */
 	bool		sees_all;		/* every row of the store: see vis_exec.c */
-	/* the groups whose rows p sees (SPEC.md 6): a bitmap, or else a set */
+	/* the groups whose rows p sees (doc/rules.md, "The dimensions and the principal"): a bitmap, or else a set */
 	VisBitmap	group_bits;
 	VisIdSet   *groups;
 	uint64		ngroups;
@@ -662,7 +662,7 @@ vis_result_has_group(VisResult *r, int64 group_id)
 }
 
 /*
- * vis_result_sees applies the row rule of SPEC.md 4: the user is in U(p)
+ * vis_result_sees applies the row rule of doc/rules.md, "The rules": the user is in U(p)
  * and some grant of the content is unrestricted or lists the context group.
  * Inline, for the per-row checks (can_view_stats, vis_exec.c): the common
  * case is two bit tests.

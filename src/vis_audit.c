@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * vis_audit.c
- *	  The audit trail (SPEC.md 8): with lms.audit = statements, every
+ *	  The audit trail (doc/accountability.md): with lms.audit = statements, every
  *	  statement that reads a protected relation under a principal writes one
  *	  line to the server log, so it works on hot standbys too.
  *

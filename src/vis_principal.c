@@ -271,7 +271,7 @@ bound_entry(Oid role)
 
 /*
  * vis_current_principal resolves the principal of the running query (see
- * SPEC.md 3) and returns false when there is none.  The role that counts is
+ * doc/rules.md, "The dimensions and the principal") and returns false when there is none.  The role that counts is
  * the session's current role (SET ROLE included), not the owner of a
  * SECURITY DEFINER function being run.
  */
@@ -446,7 +446,7 @@ vis_check_principal_arg(int64 principal)
  * vis_personal_data tells whether the running query may see personal data
  * (names, e-mails, company, custom fields): false only for a role whose
  * binding was made with personal_data => false, when its principal comes
- * from that binding (SPEC.md 8).
+ * from that binding (doc/accountability.md).
  */
 bool
 vis_personal_data(void)

@@ -10,7 +10,7 @@
  * The index condition of vis_planner.c, "user_id = ANY (ids)", costs a
  * descent of the btree per id on PostgreSQL 15 and 16, which start each
  * array element from the root (17 and later step to the next element on
- * the same leaf page, and still come out slower: the README's "The range
+ * the same leaf page, and still come out slower: doc/performance.md, "The range
  * scan on 15 and 18", bench/rangescan.sh), and every index tuple it reads
  * goes through the executor's slot, visibility map check and quals before
  * the policy can drop it.  A

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * vis_rules.c
- *	  The visibility rules of SPEC.md section 4 as a table: one entry per
+ *	  The visibility rules of doc/rules.md, "The rules" as a table: one entry per
  *	  role or relation, saying how it adds users (4.1), unrestricted
  *	  content (4.2) and context-restricted content (4.3).  vis_compute
  *	  applies every entry a principal holds and unions the results.
@@ -41,7 +41,7 @@ typedef enum VisScope
 	SCOPE_RELATION				/* a relation (manager, trainer, ...): its own table */
 } VisScope;
 
-/* The groups a role puts in the principal's group scope (SPEC.md 6) */
+/* The groups a role puts in the principal's group scope (doc/rules.md, "The dimensions and the principal") */
 typedef enum VisGroupScope
 {
 	GROUPS_NONE,				/* none */
@@ -53,7 +53,7 @@ typedef enum VisGroupScope
 typedef struct VisRule
 {
 	VisRuleId	id;
-	const char *name;			/* the role or relation, as SPEC.md names it */
+	const char *name;			/* the role or relation, as doc/rules.md names it */
 	VisScope	scope;
 	bool		tenant_wide;	/* every user and all content of the tenant */
 	VisApplyFn	users;			/* 4.1: users added to U(p) */
@@ -623,7 +623,7 @@ extended_coach(VisBuild *b, const VisSource *src)
 }
 
 /* ------------------------------------------------------------------------
- * The rule table: SPEC.md 4.1, 4.2 and 4.3 side by side
+ * The rule table: doc/rules.md's U(p), unrestricted and restricted grants, side by side
  * ------------------------------------------------------------------------
  */
 static const VisRule vis_rules[RULE_COUNT] = {
@@ -854,7 +854,7 @@ drop_foreign_users(VisBuild *b)
 
 /*
  * group_scope collects the groups whose rows of lms.groups the principal
- * sees (SPEC.md 6): every group of the tenant for a tenant-wide role, the
+ * sees (doc/rules.md, "The dimensions and the principal"): every group of the tenant for a tenant-wide role, the
  * role's subtree or the role's group itself for a group role.  Only groups
  * of the principal's tenant count.  Dense ids go into a bitmap.
  */

@@ -17,7 +17,7 @@
  * would fall back to its built-in default, not to the configured value.  So
  * when the reapplied reset value of a superuser-only setting is refused,
  * restore_configured() reads those trusted sources again (the README's
- * Security model, "Settings no client can override").
+ * Settings, "Settings no client can override").
  *
  * IDENTIFICATION
  *	  src/vis_settings.c

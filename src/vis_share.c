@@ -83,7 +83,7 @@ typedef struct VisShareHeader
 	uint64		ngroups;
 	SharedSet		users;
 	SharedSet		open;			/* unrestricted grants */
-	SharedSet		groups;			/* the group scope (SPEC.md 6) */
+	SharedSet		groups;			/* the group scope (doc/rules.md, "The dimensions and the principal") */
 	uint64		nrestricted;
 	Size		restricted_off; /* SharedGrant[nrestricted], sorted by content */
 	Size		ctx_off;		/* int64 context group ids */

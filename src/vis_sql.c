@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * vis_sql.c
- *	  The SQL surface of the visibility engine (SPEC.md section 5) and the
+ *	  The SQL surface of the visibility engine (doc/reference.md, "Functions") and the
  *	  module's initialization.
  *
  * IDENTIFICATION
@@ -336,7 +336,7 @@ lms_accessible_content(PG_FUNCTION_ARGS)
 PG_FUNCTION_INFO_V1(lms_can_view_stats);
 
 /*
- * lms_can_view_stats is the row rule of SPEC.md 4 and the predicate of the
+ * lms_can_view_stats is the row rule of doc/rules.md, "The rules" and the predicate of the
  * row-level security policies.
  */
 Datum

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * vis_token.c
- *	  Read your revocation on a replica (SPEC.md 7): a consistency token
+ *	  Read your revocation on a replica (doc/consistency.md): a consistency token
  *	  from the primary names the store's state after a change (a WAL
  *	  position); on a hot standby, lms.await_token() makes the transaction
  *	  wait until that state is replayed, or fails past a timeout.

@@ -1,4 +1,4 @@
-# A binding never outlives its role (SPEC.md 8), tested by forcing a new
+# A binding never outlives its role (doc/accountability.md), tested by forcing a new
 # role to receive the OID of a dropped bound role and of a dropped trusted
 # role: pg_resetwal -o sets the next OID of this test's own cluster.
 use strict;

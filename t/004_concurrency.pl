@@ -1,4 +1,4 @@
-# Readers and writers at once (SPEC.md 7): pgbench writers toggle
+# Readers and writers at once (doc/consistency.md): pgbench writers toggle
 # memberships and roles for a bounded time while pgbench readers query as
 # bound roles and two long-lived sessions keep warm caches.  No transaction
 # fails, and the long-lived sessions' answers after the load equal the rules

@@ -100,7 +100,7 @@ is($rc, 0, 'examples/check.js passed');
 is( $node->safe_psql('postgres', "SELECT count(*) <= 2 FROM pg_stat_activity WHERE usename = 'app_server'"),
 	't', 'the pool had at most 2 server connections');
 
-# team writes behind the pool (SPEC.md 9): the learner manager's principal
+# team writes behind the pool (doc/team-management.md): the learner manager's principal
 # set with SET LOCAL builds a team; the next transaction on the same pooled
 # server connection has no principal and may write nothing
 bouncer("BEGIN; SET LOCAL lms.principal = 102; "

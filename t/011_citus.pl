@@ -217,7 +217,7 @@ note scalar(@single) . " answers of $np principals through c_app and " . scalar(
 cmp_ok(scalar @single, '>', 1000, 'the checks give answers');
 is(scalar @cluster, scalar @single, 'the cluster gives as many');
 
-# One known difference (README, "Scaling out"): an instructor's learners,
+# One known difference (doc/citus.md): an instructor's learners,
 # those who played the session, are known from lms.progress, so only on the
 # node that holds their progress.  lms.users, a reference table, is answered
 # on the coordinator, which holds none: there the instructors see fewer

@@ -1,4 +1,4 @@
--- SPEC.md 2: every table and column, and every constraint of the store:
+-- doc/reference.md, "Tables": every table and column, and every constraint of the store:
 -- the bad row refused with the right SQLSTATE, the good row accepted.
 BEGIN;
 SELECT plan(81);

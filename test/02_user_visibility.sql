@@ -1,4 +1,4 @@
--- SPEC.md 4.1: U(p), one block per row of the table, positive and negative.
+-- doc/rules.md, "U(p), the users": U(p), one block per row of the table, positive and negative.
 BEGIN;
 SELECT plan(24);
 \set QUIET 1

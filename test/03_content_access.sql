@@ -1,4 +1,4 @@
--- SPEC.md 4.2: C(p), unrestricted grants, one block per row of the table:
+-- doc/rules.md, "C(p), unrestricted grants": C(p), unrestricted grants, one block per row of the table:
 -- the role grants what it says, and not a group, kind or relation more.
 BEGIN;
 SELECT plan(37);

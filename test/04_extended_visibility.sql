@@ -1,4 +1,4 @@
--- SPEC.md 4.3: extended visibility, context-restricted grants.  Tenant 2
+-- doc/rules.md, "C(p), restricted grants": extended visibility, context-restricted grants.  Tenant 2
 -- (Globex) has it on: Ops (40) > Ops Night (41); Field (42) is publicly
 -- connected to Ops Night; Other (43) is connected to Ops.
 BEGIN;

@@ -1,4 +1,4 @@
--- SPEC.md 3 and 6, through plain SQL as the roles users will be: a bound
+-- doc/rules.md, "The dimensions and the principal", through plain SQL as the roles users will be: a bound
 -- reader, a trusted application role, an untrusted role trying every
 -- route, an unbound login; the policies and the view; protect_table.
 BEGIN;
@@ -29,7 +29,7 @@ SELECT is((SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
 SELECT is((SELECT reloptions FROM pg_class WHERE oid = 'lms.progress_report'::regclass), ARRAY['security_invoker=true'],
 	'the view runs as its invoker');
 
--- bound reader: exactly the rows of SPEC.md 4
+-- bound reader: exactly the rows of doc/rules.md, "The rules"
 SET ROLE t_coach;
 SELECT is(lms.current_principal(), 104::bigint, 'a bound role''s principal');
 SELECT results_eq('SELECT user_id, content_id FROM lms.progress ORDER BY 1, 2',

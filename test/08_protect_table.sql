@@ -1,5 +1,5 @@
 -- lms.protect_table: an application's own statistics table gets the rules
--- of SPEC.md 4; idempotent; safe with hostile identifiers.
+-- of doc/rules.md, "The rules"; idempotent; safe with hostile identifiers.
 BEGIN;
 SELECT plan(13);
 \set QUIET 1
@@ -31,7 +31,7 @@ SELECT has_table('public', 't_plain', 'nothing was dropped along the way');
 SET ROLE t_reader;
 SELECT results_eq($$SELECT answer FROM "app; schema"."quiz ""answers""; DROP TABLE x" ORDER BY 1$$,
 	ARRAY['visible: catalog course of the coach''s group', 'visible: legacy enrolment, unrestricted'],
-	'the reader sees exactly the rows of SPEC.md 4');
+	'the reader sees exactly the rows of doc/rules.md, "The rules"');
 RESET ROLE;
 SELECT lives_ok($$SELECT lms.protect_table('public.t_plain', 'user_id', 'content_id')$$, 'without a context column');
 SELECT ok((SELECT pg_get_expr(polqual, polrelid) LIKE '%NULL%' FROM pg_policy WHERE polrelid = 'public.t_plain'::regclass),

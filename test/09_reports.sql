@@ -1,4 +1,4 @@
--- SPEC.md 5 reports: hand-computed numbers on the sample platform, and
+-- doc/reference.md, "Functions" reports: hand-computed numbers on the sample platform, and
 -- who is allowed and refused.  An application role acts for each
 -- principal with set_config('lms.principal', ..., true).
 BEGIN;
@@ -49,7 +49,7 @@ SELECT throws_ok('SELECT * FROM lms.content_progress(505)', '42501', 'no visibil
 SELECT is((SELECT count(*)::int FROM lms.progress), 0, 'a manager sees no statistics rows: no content grant');
 SELECT throws_ok('SELECT * FROM lms.group_progress(11)', '42501', NULL, 'group_progress refused to a manager');
 
--- the export: filtered by SPEC.md 4
+-- the export: filtered by doc/rules.md, "The rules"
 SELECT set_config('lms.principal', '104', true);
 SELECT results_eq('SELECT first_name, course_name, activated_at FROM lms.group_progress_report(11) ORDER BY course_name',
 	$$VALUES ('Eve'::text, 'Compliance'::text, '2026-09-05 00:00:00+00'::timestamptz),

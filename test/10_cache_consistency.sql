@@ -1,4 +1,4 @@
--- SPEC.md 7 within one session: a change is honoured by the changing
+-- doc/consistency.md within one session: a change is honoured by the changing
 -- transaction from its next statement; a rolled-back savepoint takes its
 -- grant with it; the cache is reused between changes and says so.
 BEGIN;

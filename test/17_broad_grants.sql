@@ -1,4 +1,4 @@
--- A broad grant opens nothing (SPEC.md 6): every table of schema lms, as a
+-- A broad grant opens nothing (doc/rules.md, "The dimensions and the principal"): every table of schema lms, as a
 -- reader granted SELECT on all of them, as a member of pg_read_all_data and
 -- as a writer through pg_write_all_data, bound to a principal or not.  The
 -- tables are listed from the catalog, so a table added later is covered.
@@ -12,7 +12,7 @@ CREATE ROLE all_data_reader;
 GRANT pg_read_all_data TO all_data_reader;
 CREATE ROLE all_data_writer;
 GRANT pg_read_all_data, pg_write_all_data TO all_data_writer;
--- the tables SPEC.md 6 filters, with the rows the coach 104 sees in each
+-- the tables doc/rules.md, "The dimensions and the principal" filters, with the rows the coach 104 sees in each
 CREATE TEMP TABLE filtered (tbl text, coach_rows bigint);
 INSERT INTO filtered SELECT 'progress', count(*) FROM lms.progress WHERE lms.can_view_stats(104, user_id, content_id, context_group_id);
 INSERT INTO filtered SELECT 'enrollments', count(*) FROM lms.enrollments WHERE lms.can_view_stats(104, user_id, content_id);

@@ -1,4 +1,4 @@
--- lms.protect_table covers every route to the rows (SPEC.md 5): each
+-- lms.protect_table covers every route to the rows (doc/reference.md, "Functions"): each
 -- partition at every level and each inheritance child, read directly by a
 -- role granted SELECT on it, whether it existed when the table was
 -- protected or was created, attached or inherited later; a detached part

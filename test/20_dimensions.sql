@@ -1,4 +1,4 @@
--- The dimensions under the same rules (SPEC.md 6): lms.content by C(p),
+-- The dimensions under the same rules (doc/rules.md, "The dimensions and the principal"): lms.content by C(p),
 -- lms.groups by the principal's group scope, lms.group_members by both,
 -- read as a bound reader and as a trusted application with SET LOCAL.
 -- Every expectation comes from a reference written in plain SQL over the
@@ -13,7 +13,7 @@ SELECT plan(23);
 CREATE ROLE dim_reader;
 CREATE ROLE dim_app;
 SELECT lms.trust_role('dim_app');
--- ref_groups(p): the group scope of SPEC.md 6 in plain SQL
+-- ref_groups(p): the group scope of doc/rules.md, "The dimensions and the principal" in plain SQL
 CREATE FUNCTION pg_temp.ref_groups(p bigint) RETURNS SETOF bigint LANGUAGE sql AS $$
 	SELECT g.group_id FROM lms.groups g JOIN lms.users u ON u.tenant_id = g.tenant_id
 		JOIN lms.tenant_roles r ON r.user_id = u.user_id

@@ -1,4 +1,4 @@
--- Who may change teams (SPEC.md 9), through plain SQL under row-level
+-- Who may change teams (doc/team-management.md), through plain SQL under row-level
 -- security: the platform_admin of a tenant manages its groups and
 -- memberships; a learner_manager creates groups at the top level or below
 -- groups it created, and changes, deletes and fills only those; anyone else

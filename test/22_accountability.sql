@@ -1,4 +1,4 @@
--- Accountability (SPEC.md 8): who_can_see against can_view_stats for every
+-- Accountability (doc/accountability.md): who_can_see against can_view_stats for every
 -- (principal, user, content) of the sample and for the generated platform
 -- (a property test: the reverse listing must never disagree with the
 -- forward check); its privilege; pseudonymous bindings on every surface;
