@@ -705,6 +705,7 @@ extern uint64 vis_principal_epoch;
 extern void *vis_principal_stack(void);
 extern bool vis_personal_data(void);
 extern void vis_require_trusted(const char *what);
+extern bool vis_role_bound_or_trusted(Oid role);
 
 /* ---------------------------------------------------------------------
  * The audit trail (vis_audit.c)

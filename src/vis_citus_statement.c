@@ -8,7 +8,10 @@
  *	  transaction's SET LOCAL statements (with citus.propagate_set_commands
  *	  = 'local'), never a session's settings nor set_config(): a statement
  *	  whose principal the nodes would not have is refused before Citus's
- *	  executor sends it.  The shards themselves are found in vis_citus.c.
+ *	  executor sends it.  So is one whose current role is bound or trusted
+ *	  but cannot log in: Citus connects to the other nodes as the current
+ *	  role (doc/citus.md, "Roles through Citus").  The shards themselves are
+ *	  found in vis_citus.c.
  *
  * IDENTIFICATION
  *	  src/vis_citus_statement.c
@@ -19,12 +22,16 @@
 
 #include "pg_compat.h"
 
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
 #include "nodes/extensible.h"
 #include "nodes/plannodes.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 
 #include "lms_visibility.h"
 
@@ -106,28 +113,61 @@ vis_citus_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree
 	}
 }
 
+/* role_can_login tells whether role has LOGIN */
+static bool
+role_can_login(Oid role)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	bool		login = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		login = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+		ReleaseSysCache(tup);
+	}
+	return login;
+}
+
 /*
  * vis_citus_check_statement refuses a statement that Citus runs on other
- * nodes while lms.principal holds a value they do not have: Citus passes
- * on a transaction's SET LOCAL statements (with
- * citus.propagate_set_commands = 'local'), never a session's settings nor
- * set_config(), and a node without the value would answer as the role's
- * binding instead (wider, for a trusted application role bound to an
- * administrator) or as nobody.
+ * nodes when those nodes could not answer it as this node would:
+ *	- the current role is bound or trusted but cannot log in: Citus
+ *	  connects to the nodes as the current role, and its own refusal
+ *	  ("not permitted to log in") names neither the cause nor the remedy
+ *	  of a role used through SET ROLE;
+ *	- lms.principal holds a value the nodes do not have: Citus passes on a
+ *	  transaction's SET LOCAL statements (with citus.propagate_set_commands
+ *	  = 'local'), never a session's settings nor set_config(), and a node
+ *	  without the value would answer as the role's binding instead (wider,
+ *	  for a trusted application role bound to an administrator) or as
+ *	  nobody.
  */
 void
 vis_citus_check_statement(PlannedStmt *stmt)
 {
 	ListCell   *lc;
 	bool		distributed;
+	Oid			role = GetUserId();
 
-	if (vis_principal_setting == NULL || vis_principal_setting[0] == '\0' ||
-		!vis_citus_loaded() || stmt == NULL)
+	if (!vis_citus_loaded() || stmt == NULL)
 		return;
 	distributed = runs_on_workers(stmt->planTree);
 	foreach(lc, stmt->subplans)
 		distributed = distributed || runs_on_workers(lfirst(lc));
 	if (!distributed)
+		return;
+	if (!role_can_login(role) && vis_role_bound_or_trusted(role))
+	{
+		const char *name = GetUserNameFromId(role, false);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("role \"%s\" cannot log in to the nodes of a Citus cluster", name),
+				 errdetail("Citus runs this statement on other nodes and connects to them as the current role, which has no LOGIN."),
+				 errhint("Give the bound or trusted role LOGIN (ALTER ROLE %s LOGIN; pg_hba.conf still decides who may connect as it), or connect as that role instead of using SET ROLE.",
+						 quote_identifier(name))));
+	}
+	if (vis_principal_setting == NULL || vis_principal_setting[0] == '\0')
 		return;
 	if (!vis_principal_transaction_scoped())
 		ereport(ERROR,

@@ -249,6 +249,18 @@ role_is_trusted(Oid role)
 	return e != NULL && e->trusted;
 }
 
+/*
+ * vis_role_bound_or_trusted tells whether role has a binding (expired or
+ * not) or is trusted: a role the extension was told to act through.
+ */
+bool
+vis_role_bound_or_trusted(Oid role)
+{
+	RoleEntry  *e = role_lookup(role);
+
+	return e != NULL && (e->bound || e->trusted);
+}
+
 static bool resolve_principal(int64 *principal, bool raise);
 
 /*

@@ -280,6 +280,32 @@ is( $c->safe_psql('lms_citus', $learner, extra_params => [ '-U', 'c_app_bound' ]
 	$single->safe_psql('citus_single', $learner, extra_params => [ '-U', 'c_app_bound' ]),
 	'a trusted role bound to an administrator acting for a learner sees the learner\'s rows');
 
+# roles through Citus: Citus connects to the workers as the current role,
+# so a bound or trusted role that cannot log in (used through SET ROLE) is
+# refused before the statement leaves the coordinator, with the remedy; on
+# one node it works, and with LOGIN it works on the cluster too
+for my $n ([ $c, 'lms_citus' ], [ $single, 'citus_single' ])
+{
+	$n->[0]->safe_psql($n->[1],
+		"CREATE ROLE c_bi_group NOLOGIN; SELECT lms.bind_role('c_bi_group', 104); "
+		  . "CREATE ROLE c_app_group NOLOGIN; SELECT lms.trust_role('c_app_group')");
+}
+my $coach = 'SELECT count(*), sum(score) FROM lms.progress';
+my $as_app = "BEGIN; SET ROLE c_app_group; SET LOCAL lms.principal = 104; $coach; COMMIT";
+($ret, $out, $err) = $c->psql('lms_citus', "SET ROLE c_bi_group; $coach");
+like($err, qr/role "c_bi_group" cannot log in to the nodes of a Citus cluster.*HINT:  Give the bound or trusted role LOGIN/s,
+	'a bound NOLOGIN role through SET ROLE: refused on the cluster, with the remedy');
+($ret, $out, $err) = $c->psql('lms_citus', $as_app);
+like($err, qr/role "c_app_group" cannot log in to the nodes of a Citus cluster/,
+	'a trusted NOLOGIN role acting for a principal: refused too');
+my $coach_single = $single->safe_psql('citus_single', "SET ROLE c_bi_group; $coach");
+like($coach_single, qr/^[1-9]/, 'on one node the NOLOGIN role answers');
+is($single->safe_psql('citus_single', $as_app), $coach_single, 'and so does the trusted one, as the coach');
+$c->safe_psql('lms_citus', 'ALTER ROLE c_bi_group LOGIN; ALTER ROLE c_app_group LOGIN');
+is($c->safe_psql('lms_citus', "SET ROLE c_bi_group; $coach"), $coach_single,
+	'with LOGIN, the bound role through SET ROLE answers on the cluster as on one node');
+is($c->safe_psql('lms_citus', $as_app), $coach_single, 'and so does the trusted one');
+
 # the workers never ran a distributed query from a query on a shard, nor
 # failed a statement at all
 my $worker_logs = join '', map { slurp_file($_->logfile) } @nodes[ 1, 2 ];
