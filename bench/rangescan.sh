@@ -20,7 +20,6 @@ cd "$(dirname "$0")/.."
 USERS=${1:-100000}
 ROWS=${2:-1000000}
 RUNS=${RUNS:-7}
-[ "$LMS_PG_MAJOR" = 15 ] || ensure_pg18
 
 bench_work rangescan
 trap 'stop_cluster "$WORK/pg"; rm -rf "$WORK"' EXIT

@@ -5,6 +5,7 @@
 # sees through plain SELECTs, and prints how to connect.
 #   bash scripts/demo.sh          start (or restart) the demo cluster
 #   bash scripts/demo.sh stop     stop it and remove its files
+#   LMS_PG_MAJOR=18 bash scripts/demo.sh   the same on PostgreSQL 18 (built first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

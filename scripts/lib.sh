@@ -42,7 +42,13 @@ ensure_packages() {
 	fi
 }
 
+# build_install: the extension built for the server of LMS_PG_MAJOR (18
+# is built first if it is not there) and installed into it
 build_install() {
+	if [ "$LMS_PG_MAJOR" != 15 ] && ! ensure_pg18; then
+		echo "${PG18_MISSING:-PostgreSQL $LMS_PG_MAJOR is not here}" >&2
+		return 1
+	fi
 	echo "== building and installing lms_visibility"
 	make -s PG_CONFIG="$PGBIN/pg_config" clean >/dev/null
 	make -s PG_CONFIG="$PGBIN/pg_config" 2>&1 | grep -v '^/usr/bin/clang' || true

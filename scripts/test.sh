@@ -30,10 +30,7 @@ ensure_packages pgbouncer debhelper dpkg-dev postgresql-server-dev-all valgrind 
 # script again with LMS_ONE_MAJOR=1: each line of theirs is one suite
 NESTED=${LMS_ONE_MAJOR:-0}
 [ "${LMS_MEMCHECK:-0}" = 1 ] && NESTED=1
-if [ "$LMS_PG_MAJOR" != 15 ]; then
-	ensure_pg18 || { echo "${PG18_MISSING:-PostgreSQL $LMS_PG_MAJOR is not here}" >&2; exit 1; }
-fi
-[ "${LMS_MEMCHECK:-0}" = 1 ] || build_install
+[ "${LMS_MEMCHECK:-0}" = 1 ] || build_install	# (PostgreSQL 18 first, if it is the major)
 # Node's pg driver, for t/005_pgbouncer.pl and
 if [ "${LMS_MEMCHECK:-0}" != 1 ] && [ ! -d examples/node_modules/pg ]; then
 	(cd examples && npm install --no-audit --no-fund --silent >/dev/null 2>&1) || echo "npm install in examples/ failed" >&2
