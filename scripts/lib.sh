@@ -228,13 +228,13 @@ vendor_dir() {
 # the build fails.
 PG18_PREFIX=/usr/local/pgsql-18
 ensure_pg18() {
-	local src b=/var/cache/lms_visibility/pg18
+	local src pgtap_src b=/var/cache/lms_visibility/pg18
 	[ -f "$PG18_PREFIX/.lms_complete" ] && return 0
 	if ! src=$(vendor_dir postgresql-18_18.6.orig.tar.bz2); then
 		PG18_MISSING="PostgreSQL 18 is not installed in $PG18_PREFIX and its vendored source (../shared/vendor/postgresql-18_18.6.orig.tar.bz2) is not here"
 		return 1
 	fi
-	echo "== building PostgreSQL 18.6 from $src into $PG18_PREFIX (once per machine, about 10 minutes)"
+	echo "== building PostgreSQL 18.6 from $src into $PG18_PREFIX (once per machine: a few minutes)"
 	ensure_packages bison flex zlib1g-dev libipc-run-perl
 	rm -rf "$b" && mkdir -p "$b"
 	tar xjf "$src/postgresql-18_18.6.orig.tar.bz2" -C "$b"

@@ -9,8 +9,8 @@
 #   shell        test/shell/package.sh    the Debian package (dpkg needs root; 15 only)
 #   layout       scripts/layout.sh        no circle among the C files' objects
 # The majors: Debian's PostgreSQL 15, then PostgreSQL 18, built once per
-# machine from the vendored source into /usr/local/pgsql-18 (a run without
-# that source says so on a line of its own and fails).  Last, on 15, the SQL
+# machine from the vendored source into /usr/local/pgsql-18 (without that
+# source, a "skip" line says so; a failed build fails).  Last, on 15, the SQL
 # suites once more (pg_regress, isolation, pgTAP) and the hot standby test
 # (t/009_standby.pl) against servers running under valgrind memcheck: any
 # report with a frame in this extension, or a crashed backend, fails the run.

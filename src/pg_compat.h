@@ -5,8 +5,10 @@
  *	  against (15 to 18), each behind one version test, so that the code
  *	  above reads as if there were one PostgreSQL.
  *
- * Included only by the files that meet a difference.  Every wrapper keeps
- * the newest major's meaning; the older branch emulates it.
+ * lms_visibility.h includes it, so that every file is built against a
+ * supported major; the files that meet a difference include it themselves.
+ * Every wrapper keeps the newest major's meaning; the older branch emulates
+ * it.
  *
  * IDENTIFICATION
  *	  src/pg_compat.h
