@@ -15,8 +15,9 @@
  * option has by then replaced the value of the configuration files and of
  * ALTER ROLE/DATABASE ... SET, which PostgreSQL does not keep: the setting
  * would fall back to its built-in default, not to the configured value.  So
- * when the reapplied reset value of a superuser-only setting is refused,
- * restore_configured() reads those trusted sources again (the README's
+ * when the reapplied reset value of a setting is refused (that, or a value
+ * the setting's check refuses), restore_configured() reads those trusted
+ * sources again (the README's
  * Settings, "Settings no client can override").
  *
  * IDENTIFICATION
@@ -45,16 +46,12 @@
 
 #include "lms_visibility.h"
 
-/* the settings only a superuser (or a role granted SET on it) may change */
-static const char *const superuser_settings[] = {
-	"lms.allow_session_principal",
-	"lms.cache_principals",
-	"lms.cache_memory",
-	"lms.row_shortcut",
-	"lms.audit",
-};
-
-#define NUM_SUPERUSER_SETTINGS lengthof(superuser_settings)
+/* a placeholder of one of our settings, as it was before the definitions */
+typedef struct Placeholder
+{
+	char	   *name;
+	GucSource	reset_source;
+} Placeholder;
 
 /* setting_record returns the record of setting name (or its placeholder) */
 static struct config_generic *
@@ -71,17 +68,27 @@ setting_record(const char *name)
 }
 
 /*
- * placeholder_reset_source returns the source of the reset value a
- * placeholder of name holds (PGC_S_DEFAULT without a placeholder).
+ * lms_placeholders returns the placeholders of settings named "lms.*" and
+ * the sources of their reset values, before the definitions replace them.
  */
-static GucSource
-placeholder_reset_source(const char *name)
+static List *
+lms_placeholders(void)
 {
-	struct config_generic *rec = setting_record(name);
+	int			n;
+	struct config_generic **vars = get_guc_variables_compat(&n);
+	List	   *result = NIL;
+	int			i;
 
-	if (rec == NULL || !(rec->flags & GUC_CUSTOM_PLACEHOLDER))
-		return PGC_S_DEFAULT;
-	return rec->reset_source;
+	for (i = 0; i < n; i++)
+		if ((vars[i]->flags & GUC_CUSTOM_PLACEHOLDER) && pg_strncasecmp(vars[i]->name, "lms.", 4) == 0)
+		{
+			Placeholder *ph = palloc(sizeof(Placeholder));
+
+			ph->name = pstrdup(vars[i]->name);
+			ph->reset_source = vars[i]->reset_source;
+			result = lappend(result, ph);
+		}
+	return result;
 }
 
 /*
@@ -239,11 +246,8 @@ static const struct config_enum_entry audit_options[] = {
 void
 vis_settings_init(void)
 {
-	GucSource	placeholder[NUM_SUPERUSER_SETTINGS];
-	int			i;
-
-	for (i = 0; i < NUM_SUPERUSER_SETTINGS; i++)
-		placeholder[i] = placeholder_reset_source(superuser_settings[i]);
+	List	   *placeholders = lms_placeholders();
+	ListCell   *lc;
 
 	DefineCustomStringVariable("lms.principal",
 							   "The principal (user id) this transaction acts for.",
@@ -311,15 +315,21 @@ vis_settings_init(void)
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("lms");
 
-	/* a refused reset value: the configured one comes back */
-	for (i = 0; i < NUM_SUPERUSER_SETTINGS; i++)
+	/*
+	 * A refused reset value (a superuser-only setting given by someone else,
+	 * or a value its check refuses): the configured one comes back.
+	 */
+	foreach(lc, placeholders)
 	{
-		struct config_generic *rec = setting_record(superuser_settings[i]);
+		Placeholder *ph = lfirst(lc);
+		struct config_generic *rec = setting_record(ph->name);
 
-		Assert(rec != NULL && rec->context == PGC_SUSET);
-		if (rec->reset_source < placeholder[i])
-			restore_configured(superuser_settings[i], placeholder[i]);
+		if (rec != NULL && !(rec->flags & GUC_CUSTOM_PLACEHOLDER) &&
+			rec->reset_source < ph->reset_source)
+			restore_configured(rec->name, ph->reset_source);
+		pfree(ph->name);
 	}
+	list_free_deep(placeholders);
 
 	vis_principal_setting_defined(setting_record("lms.principal"));
 }
