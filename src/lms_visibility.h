@@ -589,11 +589,9 @@ extern struct FuncExpr *vis_policy_call(Node *clause, VisStoreTable table, Oid r
 extern VisResult *vis_plan_time_result(Node *arg);
 
 /* ---------------------------------------------------------------------
- * The cost model (vis_plancost.c), in nanoseconds measured by bench/run.sh
+ * The cost model's inputs (vis_plancost.c; its constants: vis_plancost.h)
  * ---------------------------------------------------------------------
  */
-#define VIS_COST_DESCENT 2200.0		/* one descent of a btree */
-#define VIS_COST_SEQ_ROW 80.0		/* one row of a sequential scan */
 struct RelOptInfo;
 struct IndexOptInfo;
 struct Bitmapset;

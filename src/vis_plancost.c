@@ -23,9 +23,7 @@
 #include "utils/syscache.h"
 
 #include "lms_visibility.h"
-
-/* an index-only scan needs nearly every page all-visible (see vis_planner.c) */
-#define VIS_INDEX_MIN_ALLVISIBLE 0.9
+#include "vis_plancost.h"
 
 static double
 reltuples(const char *relname)

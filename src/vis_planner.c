@@ -34,15 +34,15 @@
 #include "utils/syscache.h"
 
 #include "lms_visibility.h"
+#include "vis_plancost.h"
 
 /*
  * When an index condition on the principal's ids is worth offering.  The
  * planner costs "col = ANY (array)" as if the array had 10 elements, so we
  * decide here, with a small cost model in nanoseconds measured on the
  * benchmark (bench/run.sh): one index descent per id, then one index tuple
- * per matching row, against one heap row of a sequential scan
- * (VIS_COST_DESCENT and VIS_COST_SEQ_ROW are in lms_visibility.h: the range
- * scan of vis_rangescan.c is costed with them too).
+ * per matching row, against one heap row of a sequential scan (the
+ * constants, the range scan's with them, are in vis_plancost.h).
  *
  * An index that holds every column the query needs, on a table whose pages
  * are nearly all visible, gives an index-only scan: the side (users or
@@ -53,11 +53,6 @@
  * the sequential scan): then only a small share, or a moderate one while
  * the array is short.
  */
-#define VIS_COST_INDEX_TUPLE 125.0
-#define VIS_INDEX_ONLY_MAX 0.6		/* of the sequential scan's estimate */
-#define VIS_INDEX_SMALL_SHARE 0.05
-#define VIS_INDEX_MAX_SHARE 0.25
-#define VIS_INDEX_MAX_IDS 20000
 
 static Oid
 array_function(const char *name)

@@ -80,18 +80,7 @@
 #include "utils/syscache.h"
 
 #include "lms_visibility.h"
-
-/*
- * The cost of an index tuple the rule drops on the index page, and of one
- * it lets through to the slot and the quals (nanoseconds, measured by
- * bench/run.sh as the other constants of the model).
- */
-#define VIS_COST_RANGE_TUPLE 60.0
-#define VIS_COST_RANGE_ROW 110.0
-#define VIS_COST_HEAP_FETCH 1600.0	/* a row read from the heap, by its tid */
-
-/* up to so many runs, the planner counts their rows with the statistics */
-#define VIS_RANGE_ESTIMATE_RUNS 16
+#include "vis_plancost.h"
 
 bool		vis_enable_rangescan = true;
 
