@@ -20,6 +20,7 @@ OBJS = \
 	src/vis_plancost.o \
 	src/vis_planner.o \
 	src/vis_share.o \
+	src/vis_shcache.o \
 	src/vis_exec.o \
 	src/vis_rangescan.o \
 	src/vis_audit.o \
@@ -28,9 +29,13 @@ OBJS = \
 
 DATA = $(wildcard lms_visibility--*.sql)
 
-REGRESS = constraints principal plans accountability upgrade
+# the test command runs REGRESS_PRELOADED against a server that preloads the
+# library, REGRESS_LATE against one that loads it in each session
+REGRESS_PRELOADED = constraints principal plans accountability upgrade
+REGRESS_LATE = late_load
+REGRESS = $(REGRESS_PRELOADED) $(REGRESS_LATE)
 REGRESS_OPTS = --inputdir=.
-ISOLATION = revocation invalidation team_writes
+ISOLATION = revocation invalidation team_writes shared_cache
 ISOLATION_OPTS = --load-extension=lms_visibility
 TAP_TESTS = 1
 

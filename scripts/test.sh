@@ -52,11 +52,18 @@ WORK=$(mktemp -d /tmp/lms_visibility_test.XXXXXX)
 chmod 755 "$WORK"
 PORT=$(free_port 54321)
 trap 'stop_cluster "$WORK/primary"; for d in "$WORK"/*/; do stop_cluster "$d"; done; rm -rf "$WORK"' EXIT
+# the suites run with the library preloaded, the recommended set-up (the
+# server's shared cache), and the TAP tests' clusters too (TEMP_CONFIG);
+# then, against a server without it, what must hold there as well
+PRELOAD="shared_preload_libraries = 'lms_visibility'"
+echo "$PRELOAD" >"$WORK/preload.conf"
+chmod 644 "$WORK/preload.conf"
 if [ "${LMS_MEMCHECK:-0}" = 1 ]; then
-	start_cluster "$WORK/primary" "$PORT" "jit = off"
+	start_cluster "$WORK/primary" "$PORT" "jit = off
+$PRELOAD"
 	TAP_VARS=(-S memcheck=1)	# test/06 then checks a sample of its principals
 else
-	start_cluster "$WORK/primary" "$PORT"
+	start_cluster "$WORK/primary" "$PORT" "$PRELOAD"
 	TAP_VARS=()
 fi
 export LMS_TEST_WORK=$WORK
@@ -101,6 +108,13 @@ nested() {
 	fi
 }
 
+# installcheck_counts LOG: the tests make installcheck passed, and failed
+installcheck_counts() {
+	echo "$(($(grep -cE '^(ok|test) .*(\.\.\. ok|ok +[0-9]+ ms)|^ok [0-9]+ +- ' "$1") + \
+		$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$1" | awk '{s += $1} END {print s + 0}')))" \
+		"$(grep -cE 'FAILED|failed \(|^Result: FAIL|^not ok [0-9]+ +- ' "$1")"
+}
+
 # the layout: no C file needs one that needs it (from the objects just built)
 if [ "${LMS_MEMCHECK:-0}" != 1 ]; then
 	echo "== scripts/layout.sh"
@@ -126,7 +140,9 @@ installcheck() {
 	chown -R postgres:postgres "$WORK/tree"
 	# LMS_TEST_ALL: a TAP test whose tools are missing fails rather than skips
 	runuser -u postgres -- env PATH="$PGBIN:$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" LMS_TEST_ALL=1 \
-		LMS_CITUS_MISSING="${LMS_CITUS_MISSING:-}" make -s -C "$WORK/tree" PG_CONFIG="$PGBIN/pg_config" "${tap[@]}" installcheck >"$WORK/installcheck.log" 2>&1
+		LMS_CITUS_MISSING="${LMS_CITUS_MISSING:-}" TEMP_CONFIG="$WORK/preload.conf" \
+		make -s -C "$WORK/tree" PG_CONFIG="$PGBIN/pg_config" REGRESS='$(REGRESS_PRELOADED)' "${tap[@]}" \
+		installcheck >"$WORK/installcheck.log" 2>&1
 }
 # pgTAP's databases, made before make installcheck starts: under valgrind
 # the two run side by side, and CREATE EXTENSION in two databases at once
@@ -170,16 +186,34 @@ if [ $rc != 0 ]; then
 	[ -f "$WORK/tree/output_iso/regression.diffs" ] && head -150 "$WORK/tree/output_iso/regression.diffs"
 	for f in "$WORK"/tree/tmp_check/log/regress_log_*; do [ -f "$f" ] && grep -E 'not ok|error' "$f" | head -20; done
 fi
-record "pg_regress + isolation + TAP (make installcheck)" $rc \
-	"$(($(grep -cE '^(ok|test) .*(\.\.\. ok|ok +[0-9]+ ms)|^ok [0-9]+ +- ' "$WORK/installcheck.log") + \
-		$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/installcheck.log" | awk '{s += $1} END {print s + 0}')))" \
-	"$(grep -cE 'FAILED|failed \(|^Result: FAIL|^not ok [0-9]+ +- ' "$WORK/installcheck.log")"
+record "pg_regress + isolation + TAP (make installcheck)" $rc $(installcheck_counts "$WORK/installcheck.log")
 
 cat "$WORK/prove.log"
 [ "$tap_setup_rc" = 0 ] || tap_rc=1
 tap_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/prove.log" | awk '{s += $1} END {print s + 0}')
 tap_failed=$(grep -oE 'Failed [0-9]+/' "$WORK/prove.log" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
 record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed))" "$tap_failed"
+
+# without preloading: the settings given before the library loads
+# (REGRESS_LATE), and, but under valgrind, the isolation specs and the hot
+# standby on the per-backend cache alone
+echo "== without preloading (the per-backend cache alone)"
+stop_cluster "$WORK/primary"
+sed -i "/^$PRELOAD\$/d" "$WORK/primary/data/postgresql.conf"
+pg_start "$WORK/primary"
+late=(TAP_TESTS= ISOLATION=)
+[ "${LMS_MEMCHECK:-0}" = 1 ] || late=(PROVE_TESTS=t/009_standby.pl)
+runuser -u postgres -- env PATH="$PGBIN:$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" \
+	make -s -C "$WORK/tree" PG_CONFIG="$PGBIN/pg_config" REGRESS='$(REGRESS_LATE)' "${late[@]}" \
+	installcheck >"$WORK/late.log" 2>&1
+rc=$?
+grep -E '^(ok|not ok|test |     )|tests? (passed|failed)|^t/|^Files=|^Result' "$WORK/late.log" | sed 's/^/   /'
+if [ $rc != 0 ]; then
+	[ -f "$WORK/tree/regression.diffs" ] && head -100 "$WORK/tree/regression.diffs"
+	[ -f "$WORK/tree/output_iso/regression.diffs" ] && head -100 "$WORK/tree/output_iso/regression.diffs"
+fi
+if [ "${LMS_MEMCHECK:-0}" = 1 ]; then what="pg_regress"; else what="pg_regress + isolation + t/009_standby.pl"; fi
+record "$what without preloading" $rc $(installcheck_counts "$WORK/late.log")
 
 # under valgrind, of the TAP tests only the hot standby (the invalidations
 # replayed from WAL, a path of its own), its servers' valgrind logs in

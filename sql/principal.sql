@@ -58,17 +58,6 @@ SELECT current_user, current_setting('lms.principal');
 SELECT count(*) FROM lms.progress;
 \c -reuse-previous=on "user=postgres options=''"
 ALTER ROLE lms_reg_app RESET lms.principal;
--- a superuser-only setting in a non-superuser's connection options, given
--- before the library is loaded: refused when it loads (the WARNING), and
--- the value a superuser configured for the role is in force, not the
--- setting's built-in default; after the load, SET is refused outright
-ALTER ROLE lms_reg_reader SET lms.cache_principals = 77;
-\c -reuse-previous=on "user=lms_reg_reader options='-c lms.cache_principals=5'"
-SELECT count(*) >= 0 AS loaded FROM lms.progress;
-SHOW lms.cache_principals;
-SET lms.cache_principals = 5;
-\c -reuse-previous=on "user=postgres options=''"
-ALTER ROLE lms_reg_reader RESET lms.cache_principals;
 
 DROP OWNED BY lms_reg_reader, lms_reg_app;
 SELECT lms.unbind_role('lms_reg_reader');

@@ -69,6 +69,10 @@ ALTER EXTENSION lms_visibility UPDATE TO '0.6.0';
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 SELECT * FROM principal_args;
 SELECT pg_get_expr(polqual, polrelid) FROM pg_policy WHERE polname = 'users_visibility';
+-- 0.7.0: lms.cache_stats() also reports the server's shared cache
+ALTER EXTENSION lms_visibility UPDATE TO '0.7.0';
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+SELECT array_length(proargnames, 1) AS cache_stats_columns FROM pg_proc WHERE proname = 'cache_stats';
 -- the same rows, and the same answers both ways
 SELECT * FROM before_digests EXCEPT SELECT * FROM digests;
 (SELECT * FROM before_answers EXCEPT ALL SELECT * FROM answers)
@@ -122,6 +126,10 @@ SELECT lms._distributed(), lms._principal_arg();
 SELECT lms.distribute();
 DROP EXTENSION lms_visibility;
 CREATE EXTENSION lms_visibility VERSION '0.5.0';
+ALTER EXTENSION lms_visibility UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
+DROP EXTENSION lms_visibility;
+CREATE EXTENSION lms_visibility VERSION '0.6.0';
 ALTER EXTENSION lms_visibility UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'lms_visibility';
 DROP EXTENSION lms_visibility;

@@ -160,6 +160,8 @@ extern void vis_record_copy(keyset_hash *keys);
 extern void vis_record_received(VisKey key);
 extern bool vis_inval_send(VisKey key);
 extern void vis_inval_flushed(void);
+#define VIS_MAX_XACT_KEYS 256
+extern bool vis_inval_xact_sent(const VisKey **keys, int *n, bool *all);
 
 /* ---------------------------------------------------------------------
  * The store loader (vis_load.c): direct index scans of lms tables
@@ -641,6 +643,49 @@ extern void vis_share_drop(struct dsm_segment *seg, int64 principal);
 extern VisResult *vis_share_attach(int64 principal, MemoryContext cxt);
 extern VisResult *vis_cache_get_rows(int64 principal, bool *kept);
 extern void vis_cache_share(int64 principal);
+extern char *vis_share_flatten(VisResult *r, keyset_hash *keys, Size *len);
+extern bool vis_share_reads(const char *blob, VisKey key);
+extern VisResult *vis_share_result(const char *blob, MemoryContext cxt);
+
+/* ---------------------------------------------------------------------
+ * The server's shared cache (vis_shcache.c), when the library is preloaded
+ * ---------------------------------------------------------------------
+ */
+typedef struct VisShRef
+{
+	int			slot;			/* -1: none */
+	uint64		serial;			/* the slot's entry when it was found */
+} VisShRef;
+
+typedef enum VisShPublish
+{
+	VIS_SH_PUBLISHED,			/* the entry is shared: use *blob */
+	VIS_SH_STALE,				/* a change raced the build: use it once */
+	VIS_SH_NO_ROOM				/* keep it privately */
+} VisShPublish;
+
+typedef struct VisShStats
+{
+	int64		bytes;
+	int64		entries;
+	int64		hits;
+	int64		builds;
+	int64		duplicate_builds;
+	int64		evictions;
+	int64		invalidations;
+} VisShStats;
+
+extern int	vis_shared_cache_memory_kb;
+extern void vis_shcache_request(void);
+extern bool vis_shcache_usable(void);
+extern const char *vis_shcache_find(int64 principal, Oid store, VisShRef *ref);
+extern const char *vis_shcache_repin(VisShRef *ref);
+extern void vis_shcache_build_start(void);
+extern VisShPublish vis_shcache_publish(int64 principal, Oid store, const char *blob,
+										Size len, keyset_hash *keys, VisShRef *ref,
+										const char **shared);
+extern void vis_shcache_unpin_all(void);
+extern bool vis_shcache_stats(VisShStats *s);
 /* vis_result_has_user tells whether user_id is in U(p) */
 static inline bool
 vis_result_has_user(VisResult *r, int64 user_id)

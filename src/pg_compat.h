@@ -91,4 +91,18 @@ get_guc_variables_compat(int *num_vars)
 #define VIS_EXPLAIN_FORMAT_HEADER "commands/explain.h"
 #endif
 
+/* 17 numbers the processes with MyProcNumber */
+#if PG_VERSION_NUM >= 170000
+#define VisMyProcNumber MyProcNumber
+#else
+#define VisMyProcNumber (MyProc->pgprocno)
+#endif
+
+/* 18: ConditionalXactLockTableWait can log the lock it did not get */
+#if PG_VERSION_NUM >= 180000
+#define ConditionalXactLockTableWait_compat(xid) ConditionalXactLockTableWait(xid, false)
+#else
+#define ConditionalXactLockTableWait_compat(xid) ConditionalXactLockTableWait(xid)
+#endif
+
 #endif							/* PG_COMPAT_H */

@@ -26,6 +26,12 @@
  *	  transaction's snapshot, with a tenant structure of its own, and lives
  *	  only until the transaction ends.
  *
+ *	  With the library preloaded, the server's shared cache (vis_shcache.c)
+ *	  comes between this cache and a build: an entry found there, or built
+ *	  here and published there, is kept here as a thin wrapper whose bitmaps
+ *	  are the shared memory's own, pinned for the transaction that uses it
+ *	  and checked again (its slot still holds it, live) in the next one.
+ *
  * IDENTIFICATION
  *	  src/vis_cache.c
  *
@@ -62,6 +68,10 @@ typedef struct VisCacheEntry
 	keyset_hash *keys;			/* the facts the result read */
 	struct dsm_segment *share;	/* the entry as parallel workers see it */
 	bool		share_tried;	/* share is what vis_share_create gave */
+	/* an entry of the server's shared cache (vis_shcache.c), read in place */
+	VisShRef	shref;			/* slot -1: a private entry */
+	bool		pinned;			/* pinned in this transaction: blob is valid */
+	const char *blob;
 } VisCacheEntry;
 
 typedef struct VisPrincipalSlot
@@ -121,6 +131,7 @@ static uint64 tenant_tick = 0;
 static uint64 generation = 1;
 static bool any_xact_local = false;
 static bool any_statement_only = false;
+static bool any_pinned = false;
 static Oid	proxy_oid = InvalidOid;
 static Oid	role_rels[2];		/* lms.role_bindings, lms.trusted_roles */
 static VisKey role_keys[2];		/* the same, read in full */
@@ -187,7 +198,11 @@ key_changed(VisKey key)
 	{
 		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
 
-		if (e->live && keyset_lookup(e->keys, key) != NULL)
+		if (!e->live)
+			continue;
+		/* a shared entry not pinned is checked when next pinned */
+		if (e->shref.slot >= 0 ? e->pinned && vis_share_reads(e->blob, key)
+			: keyset_lookup(e->keys, key) != NULL)
 		{
 			mark_stale(e);
 			changed = true;
@@ -284,6 +299,28 @@ drop_entries(bool xact_local)
 }
 
 /*
+ * unpin_entries releases the shared entries pinned in this transaction:
+ * they may be freed from now on, so their results are not handed out
+ * again before they are pinned anew (vis_cache_get).
+ */
+static void
+unpin_entries(void)
+{
+	dlist_iter	it;
+
+	dlist_foreach(it, &lru)
+	{
+		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
+
+		e->pinned = false;
+	}
+	vis_cache_epoch++;
+	last_hit = NULL;
+	any_pinned = false;
+	vis_shcache_unpin_all();
+}
+
+/*
  * vis_xact_callback drops what a snapshot-isolated transaction built from
  * its snapshot.  What an aborted transaction built from its own rows goes
  * with the keys PostgreSQL re-executes locally at the abort.
@@ -301,6 +338,8 @@ vis_xact_callback(XactEvent event, void *arg)
 			if (any_xact_local)
 				drop_entries(true);
 			any_xact_local = false;
+			if (any_pinned)
+				unpin_entries();
 			break;
 		default:
 			break;
@@ -602,11 +641,80 @@ vis_cache_share(int64 principal)
 	if (IsParallelWorker())
 		return;
 	e = lookup(principal);
-	if (e != NULL && e->live && !e->share_tried)
+	/* the workers find a shared entry in the server's cache themselves */
+	if (e != NULL && e->live && !e->share_tried && e->shref.slot < 0)
 	{
 		e->share_tried = true;
 		e->share = vis_share_create(e->res);
 	}
+}
+
+/*
+ * add_entry caches res, the result of principal built in cxt, reading the
+ * facts of keys (NULL: a shared entry, pinned, whose blob holds them).
+ */
+static VisCacheEntry *
+add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
+		  bool keep, const VisShRef *shref, const char *blob)
+{
+	VisCacheEntry *e;
+	VisPrincipalSlot *slot;
+	bool		found;
+
+	if (pmap == NULL)
+		pmap = pslot_create(vis_cache_context(), 64, NULL);
+	MemoryContextSetParent(cxt, vis_cache_context());
+	e = MemoryContextAllocZero(vis_cache_context(), sizeof(VisCacheEntry));
+	e->principal = principal;
+	e->live = true;
+	e->xact_local = IsolationUsesXactSnapshot();
+	e->statement_only = !keep;
+	if (!keep)
+		any_statement_only = true;
+	e->cxt = cxt;
+	e->res = res;
+	e->keys = keys;
+	e->shref.slot = -1;
+	if (shref != NULL)
+	{
+		e->shref = *shref;
+		e->pinned = true;
+		e->blob = blob;
+		e->xact_local = false;
+		any_pinned = true;
+	}
+	e->bytes = MemoryContextMemAllocated(cxt, true);
+	if (e->xact_local)
+		any_xact_local = true;
+	dlist_push_head(&lru, &e->lru);
+	slot = pslot_insert(pmap, principal, &found);
+	slot->entry = e;
+	nentries++;
+	entry_bytes += e->bytes;
+	last_hit = e;
+	return e;
+}
+
+/*
+ * shared_entry caches a shared entry found or published (blob, pinned) as
+ * a result whose bitmaps are the shared memory's own, and returns it.
+ */
+static VisResult *
+shared_entry(int64 principal, const VisShRef *ref, const char *blob, bool *kept)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "lms_visibility shared principal",
+											  ALLOCSET_SMALL_SIZES);
+	VisResult  *res = vis_share_result(blob, cxt);
+
+	any_pinned = true;			/* the pin goes at transaction end */
+	if (!make_room(MemoryContextMemAllocated(cxt, true)))
+	{
+		if (kept)
+			*kept = false;
+		return res;
+	}
+	return add_entry(principal, cxt, res, NULL, true, ref, blob)->res;
 }
 
 /*
@@ -619,7 +727,6 @@ VisResult *
 vis_cache_get(int64 principal, bool *kept)
 {
 	VisCacheEntry *e;
-	VisPrincipalSlot *slot;
 	MemoryContext cxt;
 	MemoryContext old;
 	VisResult  *res;
@@ -628,7 +735,7 @@ vis_cache_get(int64 principal, bool *kept)
 	Snapshot	snap;
 	bool		keep;
 	bool		fresh;
-	bool		found;
+	bool		share;
 	instr_time	start,
 				duration;
 
@@ -647,6 +754,24 @@ vis_cache_get(int64 principal, bool *kept)
 	if (entry_bytes + tenant_bytes() > memory_limit() || nentries > vis_cache_max_principals)
 		make_room(0);
 	e = lookup(principal);
+	if (e != NULL && e->shref.slot >= 0 && !e->pinned)
+	{
+		/* a shared entry found in an earlier transaction: still the one? */
+		const char *blob = vis_shcache_usable() ? vis_shcache_repin(&e->shref) : NULL;
+
+		if (blob == e->blob)
+		{
+			e->pinned = true;
+			any_pinned = true;
+		}
+		else
+		{
+			/* a pin of another address would be an error: its result points there */
+			Assert(blob == NULL);
+			free_entry(e);
+			e = NULL;
+		}
+	}
 	if (e != NULL)
 	{
 		stat_hits++;
@@ -654,6 +779,32 @@ vis_cache_get(int64 principal, bool *kept)
 		last_hit = e;
 		return e->res;
 	}
+
+	/* the server's shared cache, when there is one */
+	share = vis_shcache_usable() && OidIsValid(proxy_oid);
+	if (share)
+	{
+		VisShRef	ref;
+		const char *blob = vis_shcache_find(principal, proxy_oid, &ref);
+
+		if (blob != NULL)
+		{
+			stat_hits++;
+			return shared_entry(principal, &ref, blob, kept);
+		}
+		/* published only when built from the latest snapshot */
+		share = !IsInParallelMode() && !IsolationUsesXactSnapshot();
+		if (share)
+			vis_shcache_build_start();
+	}
+
+	/*
+	 * The invalidations already sent, before the build takes its snapshot:
+	 * a tenant structure this transaction loaded before a change committed
+	 * is then reloaded, not mixed with a snapshot that sees the change.
+	 */
+	if (!IsInParallelMode())
+		AcceptInvalidationMessages();
 
 	/* build in a context of the caller: if anything fails it goes away */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "lms_visibility principal",
@@ -673,6 +824,30 @@ vis_cache_get(int64 principal, bool *kept)
 	stat_rebuilds++;
 	stat_last_rebuild_ms = INSTR_TIME_GET_MILLISEC(duration);
 
+	if (fresh && share && keep && OidIsValid(proxy_oid))
+	{
+		VisShRef	ref;
+		const char *blob = NULL;
+		Size		len;
+		char	   *flat;
+		VisShPublish published;
+
+		old = MemoryContextSwitchTo(cxt);
+		flat = vis_share_flatten(res, rec.keys, &len);
+		MemoryContextSwitchTo(old);
+		published = vis_shcache_publish(principal, proxy_oid, flat, len, rec.keys, &ref, &blob);
+		if (published == VIS_SH_PUBLISHED)
+		{
+			/* one copy in the server, none here */
+			MemoryContextDelete(cxt);
+			return shared_entry(principal, &ref, blob, kept);
+		}
+		if (published == VIS_SH_STALE)
+			fresh = false;
+		else
+			pfree(flat);
+	}
+
 	/* born stale, or larger than the whole cache: use once, never cache */
 	if (!fresh || !OidIsValid(proxy_oid) ||
 		!make_room(MemoryContextMemAllocated(cxt, true)))
@@ -681,29 +856,7 @@ vis_cache_get(int64 principal, bool *kept)
 			*kept = false;
 		return res;
 	}
-
-	if (pmap == NULL)
-		pmap = pslot_create(vis_cache_context(), 64, NULL);
-	MemoryContextSetParent(cxt, vis_cache_context());
-	e = MemoryContextAllocZero(vis_cache_context(), sizeof(VisCacheEntry));
-	e->principal = principal;
-	e->live = true;
-	e->xact_local = IsolationUsesXactSnapshot();
-	e->statement_only = !keep;
-	if (!keep)
-		any_statement_only = true;
-	e->cxt = cxt;
-	e->res = res;
-	e->keys = rec.keys;
-	e->bytes = MemoryContextMemAllocated(cxt, true);
-	if (e->xact_local)
-		any_xact_local = true;
-	dlist_push_head(&lru, &e->lru);
-	slot = pslot_insert(pmap, principal, &found);
-	slot->entry = e;
-	nentries++;
-	entry_bytes += e->bytes;
-	last_hit = e;
+	add_entry(principal, cxt, res, rec.keys, keep, NULL, NULL);
 	return res;
 }
 
@@ -744,14 +897,15 @@ Datum
 lms_cache_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[13];
-	bool		nulls[13] = {0};
+	Datum		values[20];
+	bool		nulls[20] = {0};
 	int			live_tenants = 0;
+	VisShStats	shared;
 	int			i;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	/* the 0.1.0 and 0.2.0 definitions take the first 7 and 9 columns */
+	/* the definitions before 0.7.0 take the first 7, 9 or 13 columns */
 	if (tupdesc->natts > lengthof(values))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -778,5 +932,19 @@ lms_cache_stats(PG_FUNCTION_ARGS)
 	values[10] = Int64GetDatum((int64) tenant_bytes());
 	values[11] = Int64GetDatum((int64) memory_limit());
 	values[12] = Int64GetDatum((int64) stat_evictions);
+	/* the server's shared cache: NULL when the library is not preloaded */
+	if (vis_shcache_stats(&shared))
+	{
+		values[13] = Int64GetDatum(shared.bytes);
+		values[14] = Int64GetDatum(shared.entries);
+		values[15] = Int64GetDatum(shared.hits);
+		values[16] = Int64GetDatum(shared.builds);
+		values[17] = Int64GetDatum(shared.duplicate_builds);
+		values[18] = Int64GetDatum(shared.evictions);
+		values[19] = Int64GetDatum(shared.invalidations);
+	}
+	else
+		for (i = 13; i < 20; i++)
+			nulls[i] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

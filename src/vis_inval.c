@@ -287,6 +287,48 @@ static keyset_hash *xact_keys = NULL;	/* in TopTransactionContext */
 static CommandId keys_cid = InvalidCommandId;
 static bool xact_flushed = false;
 
+/*
+ * Every key the transaction sent, for the server's shared cache
+ * (vis_shcache.c), which marks its entries stale at commit; past
+ * VIS_MAX_XACT_KEYS, or after a flush, every key.  Subtransactions that
+ * abort keep theirs here: marking more costs only rebuilds.
+ */
+static VisKey sent_keys[VIS_MAX_XACT_KEYS];
+static int	nsent = 0;
+static bool sent_any = false;
+static bool sent_all = false;
+
+static void
+note_sent(VisKey key)
+{
+	int			i;
+
+	sent_any = true;
+	if (sent_all)
+		return;
+	/* each command queues its keys anew */
+	for (i = 0; i < nsent; i++)
+		if (sent_keys[i] == key)
+			return;
+	if (nsent >= VIS_MAX_XACT_KEYS)
+		sent_all = true;
+	else
+		sent_keys[nsent++] = key;
+}
+
+/*
+ * vis_inval_xact_sent tells whether this transaction sent keys, and which:
+ * *keys and *n, or *all for every key.
+ */
+bool
+vis_inval_xact_sent(const VisKey **keys, int *n, bool *all)
+{
+	*keys = sent_keys;
+	*n = nsent;
+	*all = sent_all;
+	return sent_any;
+}
+
 static void
 inval_xact_callback(XactEvent event, void *arg)
 {
@@ -302,6 +344,8 @@ inval_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			xact_keys = NULL;	/* freed with TopTransactionContext */
 			xact_flushed = false;
+			nsent = 0;
+			sent_any = sent_all = false;
 			break;
 		default:
 			break;
@@ -382,6 +426,7 @@ vis_inval_send(VisKey key)
 		return false;
 	keyset_insert(xact_keys, key, &found);
 	queue_relcache_message(key);
+	note_sent(key);
 	return true;
 }
 
@@ -394,4 +439,5 @@ vis_inval_flushed(void)
 {
 	command_keys();
 	xact_flushed = true;
+	sent_any = sent_all = true;
 }

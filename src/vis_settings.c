@@ -285,6 +285,16 @@ vis_settings_init(void)
 							PGC_SUSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("lms.shared_cache_memory",
+							"How much memory the server's shared visibility cache may hold.",
+							"Used when lms_visibility is in shared_preload_libraries: every "
+							"principal's entry is built once and read by every backend. The least "
+							"recently used are evicted; 0 turns the shared cache off.",
+							&vis_shared_cache_memory_kb,
+							262144, 0, MAX_KILOBYTES,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	DefineCustomBoolVariable("lms.row_shortcut",
 							 "Run the policies' per-row check inline in scans of the store.",
 							 "A principal who sees every row (the platform_admin and learner_manager "

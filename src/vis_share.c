@@ -21,6 +21,9 @@
  *	  leader's segments stale (a plain store) and a worker that sees the
  *	  mark builds for itself.
  *
+ *	  The same flat form, with the keys of the facts the entry read, is
+ *	  what the server's shared cache (vis_shcache.c) keeps.
+ *
  * IDENTIFICATION
  *	  src/vis_share.c
  *
@@ -87,8 +90,12 @@ typedef struct VisShareHeader
 	uint64		nrestricted;
 	Size		restricted_off; /* SharedGrant[nrestricted], sorted by content */
 	Size		ctx_off;		/* int64 context group ids */
+	uint64		nfacts;
+	Size		facts_off;		/* VisKey[nfacts], sorted: the keys of the facts it read */
 	Size		total;
 } VisShareHeader;
+
+static VisResult *result_from_segment(const VisShareHeader *h, MemoryContext cxt);
 
 /* ---------------------------------------------------------------------
  * Serializing (the leader)
@@ -158,9 +165,21 @@ put_set(Writer *w, SharedSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 	}
 }
 
-/* serialize writes r into w; with w->base NULL it only measures */
+static int
+key_cmp(const void *a, const void *b)
+{
+	VisKey		x = *(const VisKey *) a;
+	VisKey		y = *(const VisKey *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * serialize writes r, and the keys of the facts it read unless keys is
+ * NULL, into w; with w->base NULL it only measures.
+ */
 static void
-serialize(Writer *w, VisResult *r, VisShareHeader *h)
+serialize(Writer *w, VisResult *r, keyset_hash *keys, VisShareHeader *h)
 {
 	grantmap_iterator git;
 	VisGrant   *g;
@@ -241,7 +260,80 @@ serialize(Writer *w, VisResult *r, VisShareHeader *h)
 	h->nrestricted = nr;
 	h->restricted_off = put(w, restricted, nr * sizeof(SharedGrant));
 	h->ctx_off = put(w, ctx.ids, ctx.n * sizeof(int64));
+	h->nfacts = 0;
+	if (keys != NULL && keys->members > 0)
+	{
+		VisKey	   *k = palloc(sizeof(VisKey) * keys->members);
+		keyset_iterator kit;
+		VisKeyEntry *ke;
+
+		keyset_start_iterate(keys, &kit);
+		while ((ke = keyset_iterate(keys, &kit)) != NULL)
+			k[h->nfacts++] = ke->key;
+		qsort(k, h->nfacts, sizeof(VisKey), key_cmp);
+		h->facts_off = put(w, k, h->nfacts * sizeof(VisKey));
+		pfree(k);
+	}
 	h->total = MAXALIGN(w->off);
+}
+
+/* finish serializes r into w->base, which has room for it, header first */
+static void
+finish(Writer *w, VisResult *r, keyset_hash *keys, VisShareHeader *h)
+{
+	serialize(w, r, keys, h);
+	h->magic = VIS_SHARE_MAGIC;
+	h->leader_pid = MyProcPid;
+	h->principal = r->principal;
+	h->stale = 0;
+	h->known = r->known;
+	h->sees_all = r->sees_all;
+	h->tenant_id = r->tenant_id;
+	memcpy(w->base, h, sizeof(VisShareHeader));
+}
+
+/*
+ * vis_share_flatten returns r and the keys of the facts it read as one
+ * palloc'd block usable in place by any process (the server's shared cache,
+ * vis_shcache.c), and its length in *len.
+ */
+char *
+vis_share_flatten(VisResult *r, keyset_hash *keys, Size *len)
+{
+	Writer		w = {NULL, 0};
+	VisShareHeader h;
+
+	memset(&h, 0, sizeof(h));
+	serialize(&w, r, keys, &h);
+	w.base = palloc0(h.total);
+	finish(&w, r, keys, &h);
+	*len = h.total;
+	return w.base;
+}
+
+/*
+ * vis_share_reads tells whether the flattened result blob read the fact of
+ * key.  It allocates nothing.
+ */
+bool
+vis_share_reads(const char *blob, VisKey key)
+{
+	const VisShareHeader *h = (const VisShareHeader *) blob;
+	const VisKey *keys = (const VisKey *) (blob + h->facts_off);
+
+	return h->nfacts > 0 &&
+		bsearch(&key, keys, h->nfacts, sizeof(VisKey), key_cmp) != NULL;
+}
+
+/*
+ * vis_share_result makes, in cxt, a VisResult of a flattened one whose
+ * bitmaps are used in place: the blob must stay as it is while the result
+ * is in use.
+ */
+VisResult *
+vis_share_result(const char *blob, MemoryContext cxt)
+{
+	return result_from_segment((const VisShareHeader *) blob, cxt);
 }
 
 static char *
@@ -302,21 +394,13 @@ vis_share_create(VisResult *r)
 	sweep_files();
 
 	memset(&h, 0, sizeof(h));
-	serialize(&w, r, &h);
+	serialize(&w, r, NULL, &h);
 	seg = dsm_create(h.total, DSM_CREATE_NULL_IF_MAXSEGMENTS);
 	if (seg == NULL)
 		return NULL;
 	dsm_pin_mapping(seg);
 	w.base = dsm_segment_address(seg);
-	serialize(&w, r, &h);
-	h.magic = VIS_SHARE_MAGIC;
-	h.leader_pid = MyProcPid;
-	h.principal = r->principal;
-	h.stale = 0;
-	h.known = r->known;
-	h.sees_all = r->sees_all;
-	h.tenant_id = r->tenant_id;
-	memcpy(w.base, &h, sizeof(h));
+	finish(&w, r, NULL, &h);
 
 	/* publish: write a temporary file and rename it into place */
 	handle = dsm_segment_handle(seg);

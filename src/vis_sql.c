@@ -44,6 +44,8 @@ _PG_init(void)
 	vis_rangescan_init();
 	vis_audit_init();
 	vis_citus_init();
+	if (process_shared_preload_libraries_in_progress)
+		vis_shcache_request();
 }
 
 /*

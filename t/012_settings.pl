@@ -19,9 +19,10 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('settings');
 $node->init;
-# the configured values (none of them the built-in default) and a log line
-# prefix that names the session
+# not preloaded (whatever TEMP_CONFIG says), the configured values (none of
+# them the built-in default) and a log line prefix that names the session
 $node->append_conf('postgresql.conf', q{
+shared_preload_libraries = ''
 lms.audit = 'statements'
 lms.cache_memory = '32MB'
 lms.cache_principals = 100
