@@ -19,7 +19,8 @@ ensure_packages
 build_install
 PORT=$(free_port 5433)
 echo "== starting a throwaway cluster in $DIR on port $PORT"
-start_cluster "$DIR" "$PORT"
+# preloaded, as production should run it: one cache for the whole server
+start_cluster "$DIR" "$PORT" "shared_preload_libraries = 'lms_visibility'"
 createdb lms_demo
 export PGDATABASE=lms_demo
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'
@@ -80,6 +81,8 @@ echo "== who can see Eve (user 120)?"
 psql -X -q -c "SELECT * FROM lms.who_can_see(120)"
 echo "== the group admin's export, as CSV"
 psql -X -q -c "SET ROLE demo_group_admin" -c "COPY (SELECT * FROM lms.group_progress_report(11)) TO STDOUT WITH CSV HEADER"
+echo "== the server's shared cache: every principal above built once, read by every backend"
+psql -X -q -c "SELECT shared_entries, shared_builds, shared_hits, pg_size_pretty(shared_bytes) AS shared_size FROM lms.cache_stats()"
 
 cat <<EOT
 

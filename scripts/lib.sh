@@ -145,10 +145,14 @@ bench_work() {
 }
 
 # bench_cluster PORTBASE [extra postgresql.conf lines]: a benchmark's cluster
-# in WORK/pg and its database bench (set the trap that stops it first)
+# in WORK/pg and its database bench (set the trap that stops it first); the
+# library preloaded, as production should run it, unless LMS_PRELOAD=0
 bench_cluster() {
+	local preload=
+	[ "${LMS_PRELOAD:-1}" = 1 ] && preload="shared_preload_libraries = 'lms_visibility'"
 	PORT=$(free_port "$1")
 	start_cluster "$WORK/pg" "$PORT" "work_mem = 64MB
+$preload
 ${2:-}"
 	createdb bench
 	export PGDATABASE=bench

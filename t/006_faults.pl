@@ -1,7 +1,9 @@
 # Faults: a backend killed with kill -9 in the middle of a rebuild, and the
 # leader of a parallel query killed while its workers use the entry it
 # shares.  The server restarts, the answers afterwards are right, and no
-# published file of a dead leader stays in pg_stat_tmp.  Then a million-row
+# published file of a dead leader stays in pg_stat_tmp.  The same once the
+# library is preloaded, where the entry is the server's shared cache's and
+# the workers read it there.  Then a million-row
 # lms.progress vacuumed, fully vacuumed and clustered, and every index of
 # the store rebuilt with REINDEX CONCURRENTLY, while warm readers (one of
 # them on the range scan) keep querying: every answer is right.
@@ -15,8 +17,10 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('faults');
 $node->init;
-# the framework turns restart_after_crash off: this test is about the restart
-$node->append_conf('postgresql.conf', "max_parallel_workers_per_gather = 2\nrestart_after_crash = on");
+# the framework turns restart_after_crash off: this test is about the
+# restart; the per-backend cache first (whatever TEMP_CONFIG says)
+$node->append_conf('postgresql.conf',
+	"max_parallel_workers_per_gather = 2\nrestart_after_crash = on\nshared_preload_libraries = ''");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION lms_visibility');
 $node->safe_psql('postgres', slurp_file('sample/platform.sql'));
@@ -68,27 +72,38 @@ sub poll_value
 
 is(count_as_admin(), '3000', 'before any fault the admin sees its tenant\'s rows');
 
-# 1. killed in the middle of a rebuild: the build waits on a lock held elsewhere
-my ($hout, $herr) = ('', '');
-my $holder = IPC::Run::start(
-	[
-		'psql', '-XAtq', '-d', $node->connstr('postgres'),
-		'-c', 'BEGIN', '-c', 'LOCK TABLE lms.slot_trainers IN ACCESS EXCLUSIVE MODE',
-		'-c', 'SELECT pg_sleep(60)'
-	],
-	'>', \$hout, '2>', \$herr);
-my $holder_pid = poll_value("SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'");
-my ($vout, $verr) = ('', '');
-my $waiter =
-  IPC::Run::start([ @as_admin, '-c', 'SELECT count(*) FROM lms.progress' ], '>', \$vout, '2>', \$verr);
-my $victim =
-  poll_value("SELECT pid FROM pg_stat_activity WHERE usename = 'f_admin' AND wait_event_type = 'Lock'");
-ok($victim ne '', 'the admin\'s rebuild waits inside the build');
-kill 'KILL', $victim if $victim ne '';
-ok(wait_up($holder_pid), 'the server restarts after a backend is killed during a rebuild');
-$holder->kill_kill;
-$waiter->kill_kill;
-is(count_as_admin(), '3000', 'then the admin sees its rows');
+# killed_mid_build(mode): the admin's build waits on a lock held elsewhere
+# (its entry made stale first) and is killed there
+sub killed_mid_build
+{
+	my ($mode) = @_;
+	$node->safe_psql('postgres', 'DELETE FROM lms.tenant_roles WHERE user_id = 500001; '
+		  . "INSERT INTO lms.tenant_roles VALUES (500001, 'platform_admin')");
+	my ($hout, $herr) = ('', '');
+	my $holder = IPC::Run::start(
+		[
+			'psql', '-XAtq', '-d', $node->connstr('postgres'),
+			'-c', 'BEGIN', '-c', 'LOCK TABLE lms.slot_trainers IN ACCESS EXCLUSIVE MODE',
+			'-c', 'SELECT pg_sleep(60)'
+		],
+		'>', \$hout, '2>', \$herr);
+	my $holder_pid = poll_value("SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(60)%'");
+	my ($vout, $verr) = ('', '');
+	my $waiter =
+	  IPC::Run::start([ @as_admin, '-c', 'SELECT count(*) FROM lms.progress' ], '>', \$vout, '2>', \$verr);
+	my $victim =
+	  poll_value("SELECT pid FROM pg_stat_activity WHERE usename = 'f_admin' AND wait_event_type = 'Lock'");
+	ok($victim ne '', "$mode: the admin's rebuild waits inside the build");
+	kill 'KILL', $victim if $victim ne '';
+	ok(wait_up($holder_pid), "$mode: the server restarts after a backend is killed during a rebuild");
+	$holder->kill_kill;
+	$waiter->kill_kill;
+	is(count_as_admin(), '3000', "$mode: then the admin sees its rows");
+	return;
+}
+
+# 1. killed in the middle of a rebuild
+killed_mid_build('per backend');
 
 # 2. the leader of a parallel query killed while its workers read its shared entry
 my ($rout, $rerr) = ('', '');
@@ -107,6 +122,27 @@ $reader->kill_kill;
 is($before, 1, 'the killed leader had published its entry');
 is(count_as_admin($par), '3000', 'a parallel query afterwards answers right');
 is($published->(), 0, 'and no file of the dead leader is left in pg_stat_tmp');
+
+# the same, preloaded: the crash restart makes the shared cache anew, and
+# the workers of a parallel query read the shared entry
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'lms_visibility'");
+$node->restart;
+killed_mid_build('preloaded');
+is($node->safe_psql('postgres', 'SELECT shared_entries FROM lms.cache_stats()'),
+	'1', 'preloaded: the shared cache made anew holds the admin\'s entry');
+($rout, $rerr) = ('', '');
+$reader = IPC::Run::start(
+	[ @as_admin, '-c', "$par SELECT count(*) FROM lms.progress p, generate_series(1, 20000) g WHERE p.user_id + g > 0" ],
+	'>', \$rout, '2>', \$rerr);
+$leader = poll_value(
+	"SELECT leader_pid FROM pg_stat_activity WHERE backend_type = 'parallel worker' AND leader_pid IS NOT NULL");
+ok($leader ne '', 'preloaded: a parallel query of the admin runs with workers');
+kill 'KILL', $leader if $leader ne '';
+ok(wait_up($leader), 'preloaded: the server restarts after the leader is killed');
+$reader->kill_kill;
+is(count_as_admin($par), '3000', 'preloaded: a parallel query afterwards answers right');
+is($node->safe_psql('postgres', 'SELECT shared_hits > 0 FROM lms.cache_stats()'),
+	't', 'preloaded: its workers read the shared entry');
 
 # 3. maintenance of a million-row store under readers: 10,000 learners in
 # 10 groups of consecutive ids, 100 courses, every learner on every course;

@@ -261,6 +261,16 @@ is( $nodes[1]->safe_psql('lms_citus', $gadmin_sum, extra_params => [ '-U', 'c_ga
 	$c->safe_psql('lms_citus', $gadmin_sum, extra_params => [ '-U', 'c_gadmin' ]),
 	'a worker answers the group admin as the coordinator does');
 
+# each node's shared cache serves its worker backends: Citus opens new
+# connections to the workers, whose backends read the entries earlier ones
+# built rather than building them again
+my $shared = 'SELECT shared_builds || \' \' || shared_hits FROM lms.cache_stats()';
+my ($builds_before, $hits_before) = split / /, $nodes[1]->safe_psql('lms_citus', $shared);
+$c->safe_psql('lms_citus', 'SELECT count(*) FROM lms.progress', extra_params => [ '-U', 'c_gadmin' ]) for 1 .. 3;
+my ($builds_after, $hits_after) = split / /, $nodes[1]->safe_psql('lms_citus', $shared);
+cmp_ok($hits_after, '>', $hits_before, 'a worker\'s new backends read its shared cache');
+is($builds_after, $builds_before, 'and build nothing the worker had built');
+
 # the principal reaches the workers, or the statement is refused
 ($ret, $out, $err) = $c->psql('lms_citus', 'SET lms.principal = 103; SELECT count(*) FROM lms.progress',
 	extra_params => [ '-U', 'c_app' ]);
