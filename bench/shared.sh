@@ -106,6 +106,9 @@ ONE=$(backends 1)
 restart_with 1
 PRIVATE=$(backends 50)
 SHARED=$(psql -X -At -c "SELECT shared_bytes FROM lms.cache_stats()")
+# the 50 warmed at once: how often two built the same principal side by side
+psql -X -At -c "SELECT format('| 50 backends warmed at once: %s entries, %s built, %s of them side by side with another backend (duplicates) |', shared_entries, shared_builds, shared_duplicate_builds) FROM lms.cache_stats()" |
+	tee -a "$WORK/table"
 printf '| one backend, per-backend cache | %.1f MB |\n' "$(awk -v b="$ONE" 'BEGIN {print b / 1048576}')" | tee -a "$WORK/table"
 printf '| 50 backends, shared cache: shared + their own | %.1f MB + %.1f MB = %.1f MB (%.2f x one backend; target <= 1.2) |\n' \
 	"$(awk -v b="$SHARED" 'BEGIN {print b / 1048576}')" "$(awk -v b="$PRIVATE" 'BEGIN {print b / 1048576}')" \

@@ -595,7 +595,11 @@ finish_prepared(void)
 {
 	int			i;
 
-	if (pg_atomic_read_u32(&ctl->prepared_in_use) == 0)
+	/*
+	 * In parallel mode no lock may be taken: the leader's lookup when the
+	 * executor started, outside it, applied what had ended by then.
+	 */
+	if (pg_atomic_read_u32(&ctl->prepared_in_use) == 0 || IsInParallelMode())
 		return;
 	for (i = 0; i < ctl->nprepared; i++)
 	{
@@ -604,7 +608,8 @@ finish_prepared(void)
 		LWLockAcquire(partition_lock(SHC_COMMIT_LOCK), LW_SHARED);
 		k = prepared[i];
 		LWLockRelease(partition_lock(SHC_COMMIT_LOCK));
-		if (!k.active || !ConditionalXactLockTableWait_compat(k.xid))
+		if (!k.active ||
+			(TransactionIdIsValid(k.xid) && !ConditionalXactLockTableWait_compat(k.xid)))
 			continue;
 		mark_stale(k.dbid, &k);
 		LWLockAcquire(partition_lock(SHC_COMMIT_LOCK), LW_EXCLUSIVE);
