@@ -8,6 +8,9 @@
 #   pgTAP        test/*.sql via pg_prove  behaviour, as real SQL roles
 #   shell        test/shell/package.sh    the Debian package (dpkg needs root; 15 only)
 #   layout       scripts/layout.sh        no circle among the C files' objects
+# Each pass runs the suites against servers that preload the library (the
+# recommended set-up, with the server's shared cache), then sql/late_load,
+# the isolation specs and the hot standby test against one that does not.
 # The majors: Debian's PostgreSQL 15, then PostgreSQL 18, built once per
 # machine from the vendored source into /usr/local/pgsql-18 (without that
 # source, a "skip" line says so; a failed build fails).  Last, on 15, the SQL

@@ -5,7 +5,8 @@
  *	  against (15 to 18), each behind one version test, so that the code
  *	  above reads as if there were one PostgreSQL.
  *
- * lms_visibility.h includes it, so that every file is built against a
+ * vis_ids.h and vis_principal.h, the bottom of every other header, include
+ * it, so that every file is built against a
  * supported major; the files that meet a difference include it themselves.
  * Every wrapper keeps the newest major's meaning; the older branch emulates
  * it.

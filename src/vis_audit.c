@@ -33,7 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "lms_visibility.h"
+#include "vis_principal.h"
 
 int			vis_audit = VIS_AUDIT_OFF;
 

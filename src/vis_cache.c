@@ -53,7 +53,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "lms_visibility.h"
+#include "vis_cache.h"
 
 typedef struct VisCacheEntry
 {

@@ -40,7 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "lms_visibility.h"
+#include "vis_store.h"
 
 typedef struct CitusRel
 {

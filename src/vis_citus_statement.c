@@ -33,7 +33,8 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
-#include "lms_visibility.h"
+#include "vis_store.h"
+#include "vis_principal.h"
 
 /* runs_on_workers tells whether plan holds a scan of Citus's executor */
 static bool

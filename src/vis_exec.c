@@ -50,7 +50,9 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
-#include "lms_visibility.h"
+#include "vis_cache.h"
+#include "vis_exec.h"
+#include "vis_principal.h"
 
 bool		vis_row_shortcut = true;
 

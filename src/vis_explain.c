@@ -15,7 +15,7 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
-#include "lms_visibility.h"
+#include "vis_engine.h"
 
 static VisExplainRow *
 row(const char *part, bool granted, char *reason)

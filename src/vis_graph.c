@@ -20,7 +20,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include "lms_visibility.h"
+#include "vis_engine.h"
 
 #define SH_PREFIX groupmap
 #define SH_ELEMENT_TYPE VisGroup

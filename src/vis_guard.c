@@ -22,7 +22,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "lms_visibility.h"
+#include "vis_store.h"
 
 /* what a guarded column references */
 typedef struct RefRow

@@ -41,7 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "lms_visibility.h"
+#include "vis_store.h"
 
 #define SH_PREFIX keyset
 #define SH_ELEMENT_TYPE VisKeyEntry

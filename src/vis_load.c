@@ -37,7 +37,7 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "lms_visibility.h"
+#include "vis_store.h"
 
 #define VIS_MAX_ATTS 8
 

@@ -27,7 +27,7 @@
 #include "common/hashfn.h"
 #include "utils/memutils.h"
 
-#include "lms_visibility.h"
+#include "vis_engine.h"
 
 #define SH_PREFIX memberlist
 #define SH_ELEMENT_TYPE VisMembers

@@ -22,7 +22,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "lms_visibility.h"
+#include "vis_exec.h"
 #include "vis_plancost.h"
 
 static double

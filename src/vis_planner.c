@@ -33,7 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "lms_visibility.h"
+#include "vis_exec.h"
 #include "vis_plancost.h"
 
 /*

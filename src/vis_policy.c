@@ -26,7 +26,9 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "lms_visibility.h"
+#include "vis_cache.h"
+#include "vis_exec.h"
+#include "vis_principal.h"
 
 /* the store's tables the guard applies to, looked up once; by VisStoreTable */
 static Oid	store_rel[3];

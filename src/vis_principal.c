@@ -32,7 +32,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "lms_visibility.h"
+#include "vis_cache.h"
+#include "vis_principal.h"
 
 /* the settings lms.principal and lms.allow_session_principal (vis_settings.c) */
 char	   *vis_principal_setting = NULL;

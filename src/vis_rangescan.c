@@ -79,7 +79,9 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "lms_visibility.h"
+#include "vis_cache.h"
+#include "vis_exec.h"
+#include "vis_principal.h"
 #include "vis_plancost.h"
 
 bool		vis_enable_rangescan = true;

@@ -4,7 +4,7 @@
  *	  The representation of a principal's result: U(p) as a hash set or a
  *	  bitmap, C(p) as a map of grants and a bitmap of the
  *	  unrestricted ones, their sorted ids and runs, and the tests the row
- *	  rule makes of them (the inline ones are in lms_visibility.h); and the
+ *	  rule makes of them (the inline ones are in vis_engine.h); and the
  *	  id sets, growable id arrays and sorting they and the tenant's
  *	  structure (vis_graph.c) are built from.
  *
@@ -18,7 +18,7 @@
 #include "port/pg_bitutils.h"
 #include "utils/memutils.h"
 
-#include "lms_visibility.h"
+#include "vis_engine.h"
 
 #define SH_PREFIX idset
 #define SH_ELEMENT_TYPE VisIdEntry
@@ -432,7 +432,7 @@ vis_result_content_ids(VisResult *r, int *n)
 
 /*
  * vis_result_grant_sees is the content half of the row rule (vis_result_sees
- * in lms_visibility.h) past the bitmap of unrestricted grants: some grant of
+ * in vis_engine.h) past the bitmap of unrestricted grants: some grant of
  * the content is unrestricted or lists the context group (a null context
  * never qualifies).
  */

@@ -16,7 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-#include "lms_visibility.h"
+#include "vis_engine.h"
 
 
 typedef struct VisBuild

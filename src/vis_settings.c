@@ -44,7 +44,9 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "lms_visibility.h"
+#include "vis_cache.h"
+#include "vis_exec.h"
+#include "vis_principal.h"
 
 /* a placeholder of one of our settings, as it was before the definitions */
 typedef struct Placeholder

@@ -40,7 +40,7 @@
 #include "storage/procarray.h"
 #include "utils/memutils.h"
 
-#include "lms_visibility.h"
+#include "vis_cache.h"
 
 #define VIS_SHARE_MAGIC 0x4c4d5331	/* "LMS1" */
 /* entries smaller than this are cheaper to rebuild than to share */

@@ -89,7 +89,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "lms_visibility.h"
+#include "vis_cache.h"
 
 #define SHC_PARTITIONS 16
 #define SHC_SLOTS_PER_PARTITION 1024

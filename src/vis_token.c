@@ -29,7 +29,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "lms_visibility.h"
+#include "vis_ids.h"
 
 PG_FUNCTION_INFO_V1(lms_consistency_token);
 
