@@ -27,6 +27,18 @@ pair() {
 	printf '| %s | %.0f | %.0f | %.2f | %s |\n' "$1" "$n" "$r" "$(awk -v a="$r" -v b="$n" 'BEGIN {print a / b}')" "$4" |
 		tee -a "$WORK/table"
 }
+# app_script FIRST LAST: a transaction per principal, as an application
+# server acting for a random user of [FIRST, LAST]
+app_script() {
+	cat <<SQL
+\set p random($1, $2)
+\set uid random(1, $USERS)
+BEGIN;
+SET LOCAL lms.principal = :p;
+SELECT count(*) FROM lms.progress WHERE user_id = :uid;
+END;
+SQL
+}
 # with_load SCRIPT TPS: start a background writer at TPS transactions/s
 with_load() {
 	pgbench -n -c 1 -R "$2" -T 100000 -f "$WORK/$1.sql" -U postgres bench >/dev/null 2>&1 &

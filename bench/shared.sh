@@ -41,16 +41,6 @@ ADMINS=$(psql -X -At -c "SELECT count(*) FROM lms.group_roles WHERE user_id > 22
 LAST_ADMIN=$(psql -X -At -c "SELECT max(user_id) FROM lms.group_roles WHERE user_id > 22000000")
 echo "a group admin on every group of tenant 1: $ADMINS"
 
-app_script() {
-	cat <<SQL
-\set p random($1, $2)
-\set uid random(1, $USERS)
-BEGIN;
-SET LOCAL lms.principal = :p;
-SELECT count(*) FROM lms.progress WHERE user_id = :uid;
-END;
-SQL
-}
 app_script 22000001 "$LAST_ADMIN" >"$WORK/app_every_admin.sql"
 app_script 1 "$USERS" >"$WORK/app_learner.sql"
 

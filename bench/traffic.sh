@@ -41,18 +41,6 @@ cat >"$WORK/aggregate.sql" <<'SQL'
 \set cid random(1, 2000)
 SELECT count(*), avg(score) FROM lms.progress WHERE content_id = :cid;
 SQL
-# app_script FIRST LAST: a transaction per principal, as an application
-# server acting for a random user of [FIRST, LAST]
-app_script() {
-	cat <<SQL
-\set p random($1, $2)
-\set uid random(1, $USERS)
-BEGIN;
-SET LOCAL lms.principal = :p;
-SELECT count(*) FROM lms.progress WHERE user_id = :uid;
-END;
-SQL
-}
 app_script 1 "$USERS" >"$WORK/app_learner.sql"
 app_script 20000001 20000500 >"$WORK/app_group_admin.sql"
 app_script 21000001 21000500 >"$WORK/app_manager.sql"
