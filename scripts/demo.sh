@@ -20,7 +20,9 @@ build_install
 PORT=$(free_port 5433)
 echo "== starting a throwaway cluster in $DIR on port $PORT"
 # preloaded, as production should run it: one cache for the whole server
-start_cluster "$DIR" "$PORT" "shared_preload_libraries = 'lms_visibility'"
+# (every entry shared: the sample's are smaller than the default threshold)
+start_cluster "$DIR" "$PORT" "shared_preload_libraries = 'lms_visibility'
+lms.shared_cache_min_ids = 0"
 createdb lms_demo
 export PGDATABASE=lms_demo
 psql -X -q -v ON_ERROR_STOP=1 -o /dev/null <<'SQL'

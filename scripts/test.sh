@@ -59,14 +59,15 @@ trap 'stop_cluster "$WORK/primary"; for d in "$WORK"/*/; do stop_cluster "$d"; d
 # server's shared cache), and the TAP tests' clusters too (TEMP_CONFIG);
 # then, against a server without it, what must hold there as well
 PRELOAD="shared_preload_libraries = 'lms_visibility'"
-echo "$PRELOAD" >"$WORK/preload.conf"
+# every entry shared, however small: the sample platform's are
+printf '%s\nlms.shared_cache_min_ids = 0\n' "$PRELOAD" >"$WORK/preload.conf"
 chmod 644 "$WORK/preload.conf"
 if [ "${LMS_MEMCHECK:-0}" = 1 ]; then
 	start_cluster "$WORK/primary" "$PORT" "jit = off
-$PRELOAD"
+$(cat "$WORK/preload.conf")"
 	TAP_VARS=(-S memcheck=1)	# test/06 then checks a sample of its principals
 else
-	start_cluster "$WORK/primary" "$PORT" "$PRELOAD"
+	start_cluster "$WORK/primary" "$PORT" "$(cat "$WORK/preload.conf")"
 	TAP_VARS=()
 fi
 export LMS_TEST_WORK=$WORK

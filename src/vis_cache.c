@@ -824,7 +824,13 @@ vis_cache_get(int64 principal, bool *kept)
 	stat_rebuilds++;
 	stat_last_rebuild_ms = INSTR_TIME_GET_MILLISEC(duration);
 
-	if (fresh && share && keep && OidIsValid(proxy_oid))
+	/*
+	 * Shared when worth it: a small entry (a learner's) costs less to
+	 * rebuild than a shared one costs to find, publish and wrap, and would
+	 * crowd the shared slots out (bench/shared.sh).
+	 */
+	if (fresh && share && keep && OidIsValid(proxy_oid) &&
+		res->nusers + res->grants->members >= (uint64) vis_shared_cache_min_ids)
 	{
 		VisShRef	ref;
 		const char *blob = NULL;

@@ -72,6 +72,7 @@ typedef struct VisShStats
 } VisShStats;
 
 extern int	vis_shared_cache_memory_kb;
+extern int	vis_shared_cache_min_ids;
 extern void vis_shcache_request(void);
 extern bool vis_shcache_usable(void);
 extern const char *vis_shcache_find(int64 principal, Oid store, VisShRef *ref);

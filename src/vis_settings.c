@@ -297,6 +297,15 @@ vis_settings_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("lms.shared_cache_min_ids",
+							"The fewest ids (U(p) and C(p) together) an entry of the shared cache has.",
+							"A smaller entry, a learner's, stays in the backend that built it: "
+							"rebuilding it costs less than sharing it.",
+							&vis_shared_cache_min_ids,
+							64, 0, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 	DefineCustomBoolVariable("lms.row_shortcut",
 							 "Run the policies' per-row check inline in scans of the store.",
 							 "A principal who sees every row (the platform_admin and learner_manager "

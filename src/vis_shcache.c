@@ -62,6 +62,10 @@
  *	  point between allocating and linking its entry); its registration is
  *	  dropped at transaction end and its pins at transaction end or exit.
  *
+ *	  What is shared.  An entry of fewer than lms.shared_cache_min_ids ids
+ *	  (U(p) and C(p) together: a learner's) stays in its backend: rebuilding
+ *	  it costs less than finding, publishing and wrapping a shared one.
+ *
  *	  Bounds.  lms.shared_cache_memory bounds the entries' bytes, least
  *	  recently used out, and the slots bound their number; when neither an
  *	  unpinned entry nor shared memory can be had, the build is kept in the
@@ -152,6 +156,7 @@ typedef struct ShcControl
 } ShcControl;
 
 int			vis_shared_cache_memory_kb = 262144;
+int			vis_shared_cache_min_ids = 64;
 
 static ShcControl *ctl = NULL;
 static LWLockPadded *locks = NULL;
@@ -629,6 +634,17 @@ finish_prepared(void)
  */
 
 /*
+ * touch marks a slot used now, for LRU.  The clock moves only when an
+ * entry is published: readers write it, never increment it, so that they
+ * do not all contend for one cache line.
+ */
+static inline void
+touch(ShcSlot *s)
+{
+	pg_atomic_write_u64(&s->last_used, pg_atomic_read_u64(&ctl->tick));
+}
+
+/*
  * vis_shcache_find returns, pinned until the transaction ends, the shared
  * entry of a principal of this database and install (store), and fills
  * ref; NULL when there is none.
@@ -652,7 +668,7 @@ vis_shcache_find(int64 principal, Oid store, VisShRef *ref)
 			s->dbid == MyDatabaseId && s->store == store)
 		{
 			pg_atomic_fetch_add_u32(&s->pins, 1);
-			pg_atomic_write_u64(&s->last_used, pg_atomic_fetch_add_u64(&ctl->tick, 1));
+			touch(s);
 			found = part * SHC_SLOTS_PER_PARTITION + i;
 			ref->slot = found;
 			ref->serial = s->serial;
@@ -689,7 +705,7 @@ vis_shcache_repin(VisShRef *ref)
 	if (ok)
 	{
 		pg_atomic_fetch_add_u32(&s->pins, 1);
-		pg_atomic_write_u64(&s->last_used, pg_atomic_fetch_add_u64(&ctl->tick, 1));
+		touch(s);
 	}
 	LWLockRelease(partition_lock(part));
 	if (!ok)
@@ -841,7 +857,7 @@ vis_shcache_publish(int64 principal, Oid store, const char *blob, Size len,
 		if (duplicate)
 		{
 			pg_atomic_fetch_add_u32(&s->pins, 1);
-			pg_atomic_write_u64(&s->last_used, pg_atomic_fetch_add_u64(&ctl->tick, 1));
+			touch(s);
 			ref->slot = s - ctl->slots;
 			ref->serial = s->serial;
 		}

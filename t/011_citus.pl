@@ -88,6 +88,7 @@ for my $name (qw(coordinator worker1 worker2))
 	$n->append_conf(
 		'postgresql.conf', qq{
 shared_preload_libraries = 'citus,lms_visibility'
+lms.shared_cache_min_ids = 0
 listen_addresses = '127.0.0.1'
 max_worker_processes = 16
 log_min_messages = warning

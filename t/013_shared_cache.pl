@@ -33,6 +33,7 @@ $node->init;
 $node->append_conf(
 	'postgresql.conf', q{
 shared_preload_libraries = 'lms_visibility'
+lms.shared_cache_min_ids = 0
 max_connections = 80
 max_prepared_transactions = 4
 log_statement = none
@@ -108,6 +109,20 @@ is($node->safe_psql('postgres', "SELECT $outsider IN (SELECT lms.visible_users($
 $reader->query_safe('ROLLBACK');
 is($node->safe_psql('postgres', "SELECT $outsider IN (SELECT lms.visible_users($ga))"),
 	'f', 'nor after it rolls back');
+
+# under the default lms.shared_cache_min_ids (64), a small entry (a
+# learner's, one user and a few courses) stays in its backend
+$node->safe_psql('postgres', "ALTER SYSTEM SET lms.shared_cache_min_ids = 64; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('lms.shared_cache_min_ids') = '64'");
+my $learner = $node->safe_psql('postgres',
+	"SELECT user_id FROM lms.users WHERE user_id NOT IN (SELECT user_id FROM lms.group_roles "
+	  . "UNION SELECT user_id FROM lms.tenant_roles UNION SELECT manager_id FROM lms.managers) ORDER BY 1 DESC LIMIT 1");
+my ($el, $bl) = split / /, stats();
+is($node->safe_psql('postgres', sprintf($engine, $learner)), plain($learner), 'a learner, under the default threshold');
+my ($el2, $bl2) = split / /, stats();
+is("$el2 $bl2", "$el $bl", 'is not published');
+$node->safe_psql('postgres', "ALTER SYSTEM RESET lms.shared_cache_min_ids; SELECT pg_reload_conf()");
+$node->poll_query_until('postgres', "SELECT current_setting('lms.shared_cache_min_ids') = '0'");
 
 # another database: entries of its own
 $node->safe_psql('postgres', 'CREATE DATABASE other');
