@@ -28,7 +28,7 @@
  *
  *	  With the library preloaded, the server's shared cache (vis_shcache.c)
  *	  comes between this cache and a build: an entry found there, or built
- *	  here and published there, is kept here as a thin wrapper whose bitmaps
+ *	  here and published there, is kept here as a wrapper whose bitmaps
  *	  are the shared memory's own, pinned for the transaction that uses it
  *	  and checked again (its slot still holds it, live) in the next one.
  *
