@@ -83,10 +83,12 @@ warm_sql() {
 	cat <<SQL
 SELECT count(*) FROM generate_series(22000001, 22000200) p, LATERAL (SELECT count(*) FROM lms.visible_users(p)) v \\g /dev/null
 SELECT count(*) FROM lms.visible_users(10000001) \\g /dev/null
-SELECT memory_bytes FROM lms.cache_stats();
+SELECT sum(total_bytes) FROM pg_backend_memory_contexts WHERE name LIKE 'lms_visibility%';
 SQL
 }
-# backends N: the private bytes of N backends warmed at once, summed
+# backends N: the private bytes of N backends warmed at once, summed: all
+# that the extension's memory contexts hold (the entries, the tenants'
+# structures and the cache's own bookkeeping), more than memory_bytes counts
 backends() {
 	local i
 	for i in $(seq "$1"); do warm_sql | psql -X -q -At & done | awk '{s += $1} END {print s + 0}'

@@ -63,7 +63,7 @@ typedef struct VisCacheEntry
 	bool		statement_only; /* built in parallel mode: see vis_build_snapshot */
 	dlist_node	lru;			/* most recently used first */
 	Size		bytes;
-	MemoryContext cxt;			/* the result and its keys */
+	MemoryContext cxt;			/* the result and its keys; NULL: a shared entry's */
 	VisResult  *res;
 	keyset_hash *keys;			/* the facts the result read */
 	struct dsm_segment *share;	/* the entry as parallel workers see it */
@@ -409,7 +409,10 @@ free_entry(VisCacheEntry *e)
 		entry_bytes -= Min(entry_bytes, e->bytes);
 	dlist_delete(&e->lru);
 	pslot_delete(pmap, e->principal);
-	MemoryContextDelete(e->cxt);
+	if (e->cxt != NULL)
+		MemoryContextDelete(e->cxt);
+	else
+		vis_share_result_free(e->res);
 	if (last_hit == e)
 		last_hit = NULL;
 	pfree(e);
@@ -464,6 +467,13 @@ memory_limit(void)
 	return (Size) vis_cache_memory_kb * 1024;
 }
 
+/* entry_size is the bytes of an entry built in cxt, or of a shared one's result */
+static Size
+entry_size(MemoryContext cxt, VisResult *res)
+{
+	return cxt != NULL ? MemoryContextMemAllocated(cxt, true) : vis_share_result_bytes(res);
+}
+
 /*
  * measure recounts the bytes of the live entries: a result grows after it
  * is built (the sorted arrays and runs the planner asks for), which
@@ -479,7 +489,7 @@ measure(void)
 	{
 		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
 
-		e->bytes = MemoryContextMemAllocated(e->cxt, true);
+		e->bytes = entry_size(e->cxt, e->res);
 		if (e->live)
 			entry_bytes += e->bytes;
 	}
@@ -651,7 +661,8 @@ vis_cache_share(int64 principal)
 
 /*
  * add_entry caches res, the result of principal built in cxt, reading the
- * facts of keys (NULL: a shared entry, pinned, whose blob holds them).
+ * facts of keys (cxt and keys NULL: a shared entry, pinned, whose blob
+ * holds them).
  */
 static VisCacheEntry *
 add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
@@ -663,7 +674,8 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 
 	if (pmap == NULL)
 		pmap = pslot_create(vis_cache_context(), 64, NULL);
-	MemoryContextSetParent(cxt, vis_cache_context());
+	if (cxt != NULL)
+		MemoryContextSetParent(cxt, vis_cache_context());
 	e = MemoryContextAllocZero(vis_cache_context(), sizeof(VisCacheEntry));
 	e->principal = principal;
 	e->live = true;
@@ -683,7 +695,7 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 		e->xact_local = false;
 		any_pinned = true;
 	}
-	e->bytes = MemoryContextMemAllocated(cxt, true);
+	e->bytes = entry_size(cxt, res);
 	if (e->xact_local)
 		any_xact_local = true;
 	dlist_push_head(&lru, &e->lru);
@@ -696,25 +708,41 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 }
 
 /*
+ * shared_entries is the context of the results of the shared entries: each
+ * is a few hundred bytes read in place (vis_share_result), too small for a
+ * context of its own.  Its blocks are small, so that the bytes an entry is
+ * counted for (its chunks) add up to about what the context holds.
+ */
+static MemoryContext
+shared_entries(void)
+{
+	static MemoryContext cxt = NULL;
+
+	if (cxt == NULL)
+		cxt = AllocSetContextCreate(vis_cache_context(), "lms_visibility shared entries",
+									ALLOCSET_SMALL_SIZES);
+	return cxt;
+}
+
+/*
  * shared_entry caches a shared entry found or published (blob, pinned) as
- * a result whose bitmaps are the shared memory's own, and returns it.
+ * a result read in place, and returns it.
  */
 static VisResult *
 shared_entry(int64 principal, const VisShRef *ref, const char *blob, bool *kept)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
-											  "lms_visibility shared principal",
-											  ALLOCSET_SMALL_SIZES);
-	VisResult  *res = vis_share_result(blob, cxt);
+	VisResult  *res = vis_share_result(blob, shared_entries());
 
 	any_pinned = true;			/* the pin goes at transaction end */
-	if (!make_room(MemoryContextMemAllocated(cxt, true)))
+	if (!make_room(vis_share_result_bytes(res)))
 	{
+		/* for this call only: in the caller's context */
+		vis_share_result_free(res);
 		if (kept)
 			*kept = false;
-		return res;
+		return vis_share_result(blob, CurrentMemoryContext);
 	}
-	return add_entry(principal, cxt, res, NULL, true, ref, blob)->res;
+	return add_entry(principal, NULL, res, NULL, true, ref, blob)->res;
 }
 
 /*
@@ -830,7 +858,7 @@ vis_cache_get(int64 principal, bool *kept)
 	 * crowd the shared slots out (bench/shared.sh).
 	 */
 	if (fresh && share && keep && OidIsValid(proxy_oid) &&
-		res->nusers + res->grants->members >= (uint64) vis_shared_cache_min_ids)
+		res->nusers + res->ncontent >= (uint64) vis_shared_cache_min_ids)
 	{
 		VisShRef	ref;
 		const char *blob = NULL;

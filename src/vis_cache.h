@@ -42,6 +42,8 @@ extern void vis_cache_share(int64 principal);
 extern char *vis_share_flatten(VisResult *r, keyset_hash *keys, Size *len);
 extern bool vis_share_reads(const char *blob, VisKey key);
 extern VisResult *vis_share_result(const char *blob, MemoryContext cxt);
+extern void vis_share_result_free(VisResult *r);
+extern Size vis_share_result_bytes(VisResult *r);
 
 /* ---------------------------------------------------------------------
  * The server's shared cache (vis_shcache.c), when the library is preloaded

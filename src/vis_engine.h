@@ -244,7 +244,14 @@ typedef struct VisResult
 	int64		tenant_id;
 	VisIdSet   *users;			/* U(p); NULL once user_bits hold it */
 	uint64		nusers;			/* |U(p)| */
-	grantmap_hash *grants;		/* C(p) */
+
+	/*
+	 * C(p): its unrestricted grants are those of open_bits when it is
+	 * built, else those of grants; grants holds every restricted one (NULL:
+	 * none), and, but in a shared entry's result, the unrestricted ones too.
+	 */
+	grantmap_hash *grants;
+	uint64		ncontent;		/* |C(p)| */
 	List	   *sources;		/* VisSource *, the principal's roles */
 	VisTenant  *tenant;
 	VisBitmap	user_bits;		/* U(p) again, when its ids are dense */
@@ -259,8 +266,17 @@ typedef struct VisResult
 	Datum		content_array;	/* sorted bigint[] of C(p), built on demand */
 	int64	   *ranges[2];		/* runs of consecutive ids of U(p), C(p) */
 	int			nranges[2];		/* (lo, hi pairs), built on demand */
-	MemoryContext cxt;			/* where the result lives */
+	/* where the result lives, and the three built on demand above */
+	MemoryContext cxt;
 } VisResult;
+
+/* Whether C(p) holds a content item, and how */
+typedef enum VisAccess
+{
+	VIS_ACCESS_NONE,
+	VIS_ACCESS_OPEN,			/* some grant is unrestricted */
+	VIS_ACCESS_RESTRICTED		/* every grant is restricted to context groups */
+} VisAccess;
 
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 							  VisTenantFn get_tenant, void *arg);
@@ -272,7 +288,8 @@ extern bool vis_rule_adds_content(VisRuleId rule);
 extern bool vis_rule_on_group(VisRuleId rule);
 extern bool vis_result_grant_sees(VisResult *r, int64 content_id,
 								  bool has_context, int64 context_id);
-extern VisGrant *vis_result_grant(VisResult *r, int64 content_id);
+extern VisAccess vis_result_access(VisResult *r, int64 content_id);
+extern int64 *vis_result_open_ids(VisResult *r, uint64 *n);
 extern int64 *vis_result_user_ids(VisResult *r, int *n);
 extern int64 *vis_result_content_ids(VisResult *r, int *n);
 extern const int64 *vis_result_ranges(VisResult *r, VisSide side, int *n);

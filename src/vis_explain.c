@@ -247,7 +247,7 @@ content_denial(VisResult *r, int64 content_id)
 											vis_kind_names[c->kind]));
 	}
 	for (i = 0; i < f.paths.n; i++)
-		if (grantmap_lookup(r->grants, f.paths.ids[i]) != NULL)
+		if (vis_result_access(r, f.paths.ids[i]) != VIS_ACCESS_NONE)
 			notes = lappend(notes, psprintf("access to %s does not extend to its steps",
 											vis_content_label(t, f.paths.ids[i])));
 
@@ -290,7 +290,7 @@ vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
 {
 	VisWitness	w = {0};
 	VisResult  *r;
-	VisGrant   *g;
+	VisAccess	access;
 	List	   *rows = NIL;
 	bool		user_ok,
 				content_ok,
@@ -332,11 +332,11 @@ vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
 										  principal, user_id, held)));
 
 	/* content */
-	g = vis_result_grant(r, content_id);
-	content_ok = g != NULL;
-	if (g && g->unrestricted)
+	access = vis_result_access(r, content_id);
+	content_ok = access != VIS_ACCESS_NONE;
+	if (access == VIS_ACCESS_OPEN)
 		rows = lappend(rows, row("content", true, join(why_texts(r, w.content_reasons), "; ")));
-	else if (g)
+	else if (access == VIS_ACCESS_RESTRICTED)
 		rows = lappend(rows, row("content", true,
 								 psprintf("restricted to context groups, by extended visibility: %s",
 										  join(why_texts(r, w.restricted_reasons), "; "))));
@@ -346,7 +346,7 @@ vis_explain_rows(int64 principal, int64 user_id, int64 content_id,
 	/* context */
 	if (!content_ok)
 		rows = lappend(rows, row("context", false, pstrdup("no grant of the content, so no context group can help")));
-	else if (g->unrestricted)
+	else if (access == VIS_ACCESS_OPEN)
 	{
 		context_ok = true;
 		rows = lappend(rows, row("context", true, pstrdup("not needed: an unrestricted grant applies")));

@@ -115,15 +115,23 @@ vis_chunk_hash(int64 key)
 /*
  * A bitmap is one of two shapes: when its chunks span a short range, one
  * array of bits from flat_base on (a test is then one load); otherwise the
- * chunk table.  Neither: not built.
+ * chunk table.  A shared entry's bitmap is read in place, in the flat form
+ * vis_share.c writes, where a pointer per chunk cannot be: its chunk table
+ * is then the keys, and the index of each slot's words (-1: empty), and
+ * its sparse sets are their sorted ids.  None of these: not built.
  */
 typedef struct VisBitmap
 {
-	uint32		mask;			/* slots - 1 */
+	uint32		mask;			/* slots - 1, of slots or chunk_keys */
 	VisBitChunk *slots;			/* NULL: no chunk table */
 	uint64	   *flat;			/* NULL: no flat array */
 	int64		flat_base;		/* the id of the first bit */
 	uint64		flat_bits;
+	const int64 *chunk_keys;	/* NULL: no chunk table in place */
+	const int32 *chunk_idx;
+	const uint64 *chunk_words;
+	const int64 *sorted;		/* NULL: no sorted ids in place */
+	uint64		nsorted;
 } VisBitmap;
 
 /* vis_result.c: the bitmaps, and the results' representation below */
@@ -133,7 +141,27 @@ extern uint64 vis_bitmap_ids(const VisBitmap *bm, int64 *out);
 static inline bool
 vis_bitmap_built(const VisBitmap *bm)
 {
-	return bm->flat != NULL || bm->slots != NULL;
+	return bm->flat != NULL || bm->slots != NULL || bm->chunk_keys != NULL ||
+		bm->sorted != NULL;
+}
+
+/* vis_sorted_has tells whether id is among n sorted ids */
+static inline bool
+vis_sorted_has(const int64 *ids, uint64 n, int64 id)
+{
+	uint64		lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		uint64		mid = lo + (hi - lo) / 2;
+
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && ids[lo] == id;
 }
 
 /* vis_bitmap_test tells whether id is in a built bitmap: the per-row test */
@@ -141,8 +169,8 @@ static inline bool
 vis_bitmap_test(const VisBitmap *bm, int64 id)
 {
 	int64		key = id >> VIS_CHUNK_SHIFT;
-	uint32		h;
-	uint32		off;
+	uint32		h = vis_chunk_hash(key) & bm->mask;
+	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
 
 	if (bm->flat != NULL)
 	{
@@ -150,19 +178,33 @@ vis_bitmap_test(const VisBitmap *bm, int64 id)
 
 		return bit < bm->flat_bits && ((bm->flat[bit >> 6] >> (bit & 63)) & 1);
 	}
-	h = vis_chunk_hash(key) & bm->mask;
-	off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
-
-	for (;;)
+	if (bm->slots != NULL)
 	{
-		const VisBitChunk *c = &bm->slots[h];
+		for (;;)
+		{
+			const VisBitChunk *c = &bm->slots[h];
 
-		if (c->words == NULL)
-			return false;
-		if (c->key == key)
-			return (c->words[off >> 6] >> (off & 63)) & 1;
-		h = (h + 1) & bm->mask;
+			if (c->words == NULL)
+				return false;
+			if (c->key == key)
+				return (c->words[off >> 6] >> (off & 63)) & 1;
+			h = (h + 1) & bm->mask;
+		}
 	}
+	if (bm->chunk_keys != NULL)
+	{
+		for (;;)
+		{
+			int32		i = bm->chunk_idx[h];
+
+			if (i < 0)
+				return false;
+			if (bm->chunk_keys[h] == key)
+				return (bm->chunk_words[(Size) i * VIS_CHUNK_WORDS + (off >> 6)] >> (off & 63)) & 1;
+			h = (h + 1) & bm->mask;
+		}
+	}
+	return vis_sorted_has(bm->sorted, bm->nsorted, id);
 }
 
 #endif							/* VIS_IDS_H */

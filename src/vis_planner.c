@@ -78,7 +78,7 @@ static bool
 worth_index(SupportRequestIndexCondition *req, VisResult *r, VisSide side, bool two_sided)
 {
 	double		tuples = req->index->rel->tuples;
-	double		nids = (side == VIS_SIDE_USERS) ? r->nusers : r->grants->members;
+	double		nids = (side == VIS_SIDE_USERS) ? r->nusers : r->ncontent;
 	double		share = vis_plan_share(nids, side == VIS_SIDE_USERS ? "users" : "content");
 
 	if (share < 0)
@@ -89,7 +89,7 @@ worth_index(SupportRequestIndexCondition *req, VisResult *r, VisSide side, bool 
 
 		if (two_sided)
 		{
-			double		onids = (side == VIS_SIDE_USERS) ? r->grants->members : r->nusers;
+			double		onids = (side == VIS_SIDE_USERS) ? r->ncontent : r->nusers;
 			double		oshare = vis_plan_share(onids, side == VIS_SIDE_USERS ? "content" : "users");
 
 			/* the other side is cheaper: leave the scan to its index */
@@ -128,7 +128,7 @@ lms_visibility_support(PG_FUNCTION_ARGS)
 			PG_RETURN_POINTER(NULL);
 		fu = vis_plan_share(r->nusers, "users");
 		if (list_length(req->args) == 4)
-			fc = vis_plan_share(r->grants->members, "content");
+			fc = vis_plan_share(r->ncontent, "content");
 		if (fu < 0 || fc < 0)
 			PG_RETURN_POINTER(NULL);
 		req->selectivity = Max(fu * fc, 1e-7);
@@ -238,7 +238,7 @@ lms_dimension_support(PG_FUNCTION_ARGS)
 	else if (strcmp(name, "can_view_group") == 0)
 		share = vis_plan_share(r->ngroups, "groups");
 	else
-		share = vis_plan_share(r->grants->members, "content");
+		share = vis_plan_share(r->ncontent, "content");
 	if (share < 0)
 		PG_RETURN_POINTER(NULL);
 	req->selectivity = Max(share, 1e-7);

@@ -342,7 +342,7 @@ range_path(PlannerInfo *root, RelOptInfo *rel, IndexOptInfo *index, FuncExpr *ca
 		   VisSide side, int pos[3], bool heap, VisResult *r)
 {
 	CustomPath *cp = makeNode(CustomPath);
-	double		nids = (side == VIS_SIDE_USERS) ? r->nusers : r->grants->members;
+	double		nids = (side == VIS_SIDE_USERS) ? r->nusers : r->ncontent;
 	double		share = vis_plan_share(nids, side == VIS_SIDE_USERS ? "users" : "content");
 	double		tuples;
 	double		ns;

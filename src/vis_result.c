@@ -289,17 +289,24 @@ vis_bitmap_ids(const VisBitmap *bm, int64 *out)
 
 	if (bm->flat != NULL)
 		return words_ids(bm->flat, bm->flat_bits / 64, bm->flat_base, out);
+	if (bm->sorted != NULL)
+	{
+		memcpy(out, bm->sorted, sizeof(int64) * bm->nsorted);
+		return bm->nsorted;
+	}
 	for (s = 0; s <= bm->mask; s++)
 	{
-		const VisBitChunk *c = &bm->slots[s];
-
-		if (c->words != NULL)
-			n += words_ids(c->words, VIS_CHUNK_WORDS, c->key << VIS_CHUNK_SHIFT, out + n);
+		if (bm->slots != NULL && bm->slots[s].words != NULL)
+			n += words_ids(bm->slots[s].words, VIS_CHUNK_WORDS,
+						   bm->slots[s].key << VIS_CHUNK_SHIFT, out + n);
+		else if (bm->slots == NULL && bm->chunk_idx[s] >= 0)
+			n += words_ids(bm->chunk_words + (Size) bm->chunk_idx[s] * VIS_CHUNK_WORDS,
+						   VIS_CHUNK_WORDS, bm->chunk_keys[s] << VIS_CHUNK_SHIFT, out + n);
 	}
 	return n;
 }
 
-/* bitmap_count counts the ids of a built bitmap */
+/* bitmap_count counts the ids of a bitmap vis_bitmap_build built */
 static uint64
 bitmap_count(const VisBitmap *bm)
 {
@@ -352,6 +359,7 @@ vis_result_finish(VisResult *r, const VisIdArray *bulk, MemoryContext cxt)
 	pfree(ids);
 
 	r->any_restricted = false;
+	r->ncontent = r->grants->members;
 	n = 0;
 	ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
 	grantmap_start_iterate(r->grants, &git);
@@ -366,13 +374,55 @@ vis_result_finish(VisResult *r, const VisIdArray *bulk, MemoryContext cxt)
 	pfree(ids);
 }
 
-/*
- * vis_result_grant returns the grant of content_id in C(p), or NULL.
- */
-VisGrant *
-vis_result_grant(VisResult *r, int64 content_id)
+/* grant returns the grant of content_id in the map of grants, or NULL */
+static VisGrant *
+grant(VisResult *r, int64 content_id)
 {
-	return grantmap_lookup(r->grants, content_id);
+	return r->grants != NULL ? grantmap_lookup(r->grants, content_id) : NULL;
+}
+
+/*
+ * vis_result_access tells whether C(p) holds content_id, and whether only
+ * by grants restricted to context groups.  The unrestricted grants are
+ * those of open_bits when it is built, else those of the map of grants
+ * (see VisResult).
+ */
+VisAccess
+vis_result_access(VisResult *r, int64 content_id)
+{
+	VisGrant   *g;
+
+	if (vis_bitmap_built(&r->open_bits) && vis_bitmap_test(&r->open_bits, content_id))
+		return VIS_ACCESS_OPEN;
+	g = grant(r, content_id);
+	if (g == NULL)
+		return VIS_ACCESS_NONE;
+	return g->unrestricted ? VIS_ACCESS_OPEN : VIS_ACCESS_RESTRICTED;
+}
+
+/*
+ * vis_result_open_ids returns the ids of the unrestricted grants of C(p),
+ * in a new array, and their number in *n.
+ */
+int64 *
+vis_result_open_ids(VisResult *r, uint64 *n)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(r->ncontent, 1));
+
+	*n = 0;
+	if (vis_bitmap_built(&r->open_bits))
+		*n = vis_bitmap_ids(&r->open_bits, ids);
+	else if (r->grants != NULL)
+	{
+		grantmap_iterator it;
+		VisGrant   *g;
+
+		grantmap_start_iterate(r->grants, &it);
+		while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+			if (g->unrestricted)
+				ids[(*n)++] = g->id;
+	}
+	return ids;
 }
 
 /*
@@ -418,14 +468,21 @@ vis_result_user_ids(VisResult *r, int *n)
 int64 *
 vis_result_content_ids(VisResult *r, int *n)
 {
-	int64	   *ids = palloc(sizeof(int64) * Max(r->grants->members, 1));
-	grantmap_iterator it;
-	VisGrant   *g;
+	uint64		nopen;
+	int64	   *ids = vis_result_open_ids(r, &nopen);
 
-	*n = 0;
-	grantmap_start_iterate(r->grants, &it);
-	while ((g = grantmap_iterate(r->grants, &it)) != NULL)
-		ids[(*n)++] = g->id;
+	*n = (int) nopen;
+	if (r->any_restricted)
+	{
+		grantmap_iterator it;
+		VisGrant   *g;
+
+		grantmap_start_iterate(r->grants, &it);
+		while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+			if (!g->unrestricted)
+				ids[(*n)++] = g->id;
+	}
+	Assert(*n == r->ncontent);
 	vis_sort_ids(ids, *n);
 	return ids;
 }
@@ -439,7 +496,7 @@ vis_result_content_ids(VisResult *r, int *n)
 bool
 vis_result_grant_sees(VisResult *r, int64 content_id, bool has_context, int64 context_id)
 {
-	VisGrant   *g = grantmap_lookup(r->grants, content_id);
+	VisGrant   *g = grant(r, content_id);
 	int			i;
 
 	if (g == NULL)

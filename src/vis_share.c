@@ -119,7 +119,10 @@ put(Writer *w, const void *data, Size len)
 	return at;
 }
 
-/* put_set writes a bitmap when there is one, else the sorted ids */
+/*
+ * put_set writes a bitmap vis_bitmap_build built (flat, or its chunk table)
+ * when there is one, else the n ids.
+ */
 static void
 put_set(Writer *w, SharedSet *fs, const VisBitmap *bm, int64 *ids, uint64 n)
 {
@@ -181,29 +184,32 @@ key_cmp(const void *a, const void *b)
 static void
 serialize(Writer *w, VisResult *r, keyset_hash *keys, VisShareHeader *h)
 {
-	grantmap_iterator git;
-	VisGrant   *g;
 	int64	   *uids;
-	int64	   *open = palloc(sizeof(int64) * Max(r->grants->members, 1));
-	SharedGrant  *restricted = palloc(sizeof(SharedGrant) * Max(r->grants->members, 1));
-	VisIdArray	ctx = {0};
-	int			nu = 0;
+	int64	   *gids;
 	uint64		no = 0,
+				ng = 0,
 				nr = 0,
 				i;
+	int64	   *open = vis_result_open_ids(r, &no);
+	SharedGrant *restricted = palloc(sizeof(SharedGrant) * Max(r->ncontent, 1));
+	VisIdArray	ctx = {0};
+	int			nu = 0;
 
 	w->off = sizeof(VisShareHeader);
 	uids = vis_result_user_ids(r, &nu);
-	grantmap_start_iterate(r->grants, &git);
-	while ((g = grantmap_iterate(r->grants, &git)) != NULL)
+	if (r->any_restricted)
 	{
-		if (g->unrestricted)
-			open[no++] = g->id;
-		else
+		grantmap_iterator git;
+		VisGrant   *g;
+
+		grantmap_start_iterate(r->grants, &git);
+		while ((g = grantmap_iterate(r->grants, &git)) != NULL)
 		{
 			int			k;
 			int			start = ctx.n;
 
+			if (g->unrestricted)
+				continue;
 			for (k = 0; k < g->nctx; k++)
 			{
 				idset_iterator cit;
@@ -225,29 +231,24 @@ serialize(Writer *w, VisResult *r, keyset_hash *keys, VisShareHeader *h)
 	h->nusers = nu;
 	h->nopen = no;
 	h->ngroups = r->ngroups;
+	gids = palloc(sizeof(int64) * Max(r->ngroups, 1));
 	if (vis_bitmap_built(&r->group_bits))
-		put_set(w, &h->groups, &r->group_bits, NULL, r->ngroups);
-	else
+		ng = vis_bitmap_ids(&r->group_bits, gids);
+	else if (r->groups != NULL)
 	{
-		int64	   *gids = palloc(sizeof(int64) * Max(r->ngroups, 1));
-		uint64		ng = 0;
+		idset_iterator it;
+		VisIdEntry *e;
 
-		if (r->groups != NULL)
-		{
-			idset_iterator it;
-			VisIdEntry *e;
-
-			idset_start_iterate(r->groups, &it);
-			while ((e = idset_iterate(r->groups, &it)) != NULL)
-				gids[ng++] = e->id;
-		}
-		put_set(w, &h->groups, &r->group_bits, gids, ng);
-		pfree(gids);
+		idset_start_iterate(r->groups, &it);
+		while ((e = idset_iterate(r->groups, &it)) != NULL)
+			gids[ng++] = e->id;
 	}
+	put_set(w, &h->groups, &r->group_bits, gids, ng);
+	pfree(gids);
 	/* restricted grants sorted by content: sort an index, keep ctx ranges */
 	for (i = 1; i < nr; i++)
 	{
-		SharedGrant	x = restricted[i];
+		SharedGrant x = restricted[i];
 		uint64		j = i;
 
 		while (j > 0 && restricted[j - 1].content > x.content)
@@ -389,7 +390,7 @@ vis_share_create(VisResult *r)
 	FILE	   *f;
 	dsm_handle	handle;
 
-	if (IsParallelWorker() || r->nusers + r->grants->members < VIS_SHARE_MIN_IDS)
+	if (IsParallelWorker() || r->nusers + r->ncontent < VIS_SHARE_MIN_IDS)
 		return NULL;
 	sweep_files();
 
@@ -454,12 +455,11 @@ vis_share_drop(dsm_segment *seg, int64 principal)
  */
 
 /*
- * set_from_segment gives bm the segment's bitmap, its words used in place
- * (the segment stays mapped for the worker's life and nothing writes to
- * it), or else returns a new hash set of its sorted ids.
+ * set_in_place gives bm the segment's set, read in place: the segment
+ * stays mapped for as long as the result is used, and nothing writes to it.
  */
-static VisIdSet *
-set_from_segment(const char *base, const SharedSet *fs, VisBitmap *bm, MemoryContext cxt)
+static void
+set_in_place(const char *base, const SharedSet *fs, VisBitmap *bm)
 {
 	memset(bm, 0, sizeof(VisBitmap));
 	if (fs->kind == SHARED_FLAT)
@@ -467,39 +467,28 @@ set_from_segment(const char *base, const SharedSet *fs, VisBitmap *bm, MemoryCon
 		bm->flat = (uint64 *) (base + fs->words_off);
 		bm->flat_base = fs->base;
 		bm->flat_bits = fs->n;
-		return NULL;
 	}
 	else if (fs->kind == SHARED_BITMAP)
 	{
-		const int64 *keys = (const int64 *) (base + fs->keys_off);
-		const int32 *idx = (const int32 *) (base + fs->idx_off);
-		uint64	   *words = (uint64 *) (base + fs->words_off);
-		uint32		i;
-
 		bm->mask = fs->mask;
-		bm->slots = MemoryContextAllocZero(cxt, ((Size) fs->mask + 1) * sizeof(VisBitChunk));
-		for (i = 0; i <= fs->mask; i++)
-			if (idx[i] >= 0)
-			{
-				bm->slots[i].key = keys[i];
-				bm->slots[i].words = words + (Size) idx[i] * VIS_CHUNK_WORDS;
-			}
-		return NULL;
+		bm->chunk_keys = (const int64 *) (base + fs->keys_off);
+		bm->chunk_idx = (const int32 *) (base + fs->idx_off);
+		bm->chunk_words = (const uint64 *) (base + fs->words_off);
 	}
 	else
 	{
-		const int64 *ids = (const int64 *) (base + fs->keys_off);
-		uint64		n = fs->kind == SHARED_SORTED ? fs->n : 0;
-		VisIdSet   *set = vis_idset_create(cxt, Max(n, 16));
-		uint64		i;
-
-		for (i = 0; i < n; i++)
-			vis_idset_add(set, ids[i]);
-		return set;
+		/* an empty set too: built, with no ids */
+		bm->sorted = (const int64 *) (base + fs->keys_off);
+		bm->nsorted = fs->kind == SHARED_SORTED ? fs->n : 0;
 	}
 }
 
-/* result_from_segment makes a VisResult of the shared entry h */
+/*
+ * result_from_segment makes, in cxt, a VisResult of the shared entry h
+ * whose sets are read in place: the result itself, and the restricted
+ * grants (tenants with extended visibility) as a map, are all it
+ * allocates.
+ */
 static VisResult *
 result_from_segment(const VisShareHeader *h, MemoryContext cxt)
 {
@@ -507,10 +496,7 @@ result_from_segment(const VisShareHeader *h, MemoryContext cxt)
 	const SharedGrant *restricted = (const SharedGrant *) (base + h->restricted_off);
 	const int64 *ctx = (const int64 *) (base + h->ctx_off);
 	VisResult  *r = MemoryContextAllocZero(cxt, sizeof(VisResult));
-	VisIdSet   *open;
-	int64	   *open_ids;
-	uint64		nopen = 0,
-				i,
+	uint64		i,
 				k;
 	bool		found;
 
@@ -520,34 +506,15 @@ result_from_segment(const VisShareHeader *h, MemoryContext cxt)
 	r->sees_all = h->sees_all;
 	r->cxt = cxt;
 	r->nusers = h->nusers;
-	r->users = set_from_segment(base, &h->users, &r->user_bits, cxt);
+	set_in_place(base, &h->users, &r->user_bits);
 	r->ngroups = h->ngroups;
-	r->groups = set_from_segment(base, &h->groups, &r->group_bits, cxt);
-
-	/* C(p): the unrestricted grants, then the restricted ones */
-	r->grants = grantmap_create(cxt, Max(h->nopen + h->nrestricted, 16), NULL);
-	open = set_from_segment(base, &h->open, &r->open_bits, cxt);
-	open_ids = palloc(sizeof(int64) * Max(h->nopen, 1));
-	if (open == NULL)
-		nopen = vis_bitmap_ids(&r->open_bits, open_ids);
-	else
-	{
-		idset_iterator it;
-		VisIdEntry *e;
-
-		idset_start_iterate(open, &it);
-		while ((e = idset_iterate(open, &it)) != NULL)
-			open_ids[nopen++] = e->id;
-	}
-	for (i = 0; i < nopen; i++)
-	{
-		VisGrant   *g = grantmap_insert(r->grants, open_ids[i], &found);
-
-		g->unrestricted = true;
-		g->nctx = g->maxctx = 0;
-		g->ctx = NULL;
-	}
-	pfree(open_ids);
+	set_in_place(base, &h->groups, &r->group_bits);
+	set_in_place(base, &h->open, &r->open_bits);
+	r->ncontent = h->nopen + h->nrestricted;
+	r->any_restricted = h->nrestricted > 0;
+	if (!r->any_restricted)
+		return r;
+	r->grants = grantmap_create(cxt, Max(h->nrestricted, 16), NULL);
 	for (i = 0; i < h->nrestricted; i++)
 	{
 		VisGrant   *g = grantmap_insert(r->grants, restricted[i].content, &found);
@@ -559,8 +526,70 @@ result_from_segment(const VisShareHeader *h, MemoryContext cxt)
 		for (k = 0; k < restricted[i].ctx_n; k++)
 			vis_idset_add(g->ctx[0], ctx[restricted[i].ctx_start + k]);
 	}
-	r->any_restricted = h->nrestricted > 0;
 	return r;
+}
+
+/*
+ * vis_share_result_free frees a result of vis_share_result and what was
+ * built on demand in its context (see VisResult).
+ */
+void
+vis_share_result_free(VisResult *r)
+{
+	int			k;
+
+	for (k = 0; k < 2; k++)
+		if (r->ranges[k] != NULL)
+			pfree(r->ranges[k]);
+	if (r->user_array != (Datum) 0)
+		pfree(DatumGetPointer(r->user_array));
+	if (r->content_array != (Datum) 0)
+		pfree(DatumGetPointer(r->content_array));
+	if (r->grants != NULL)
+	{
+		grantmap_iterator it;
+		VisGrant   *g;
+
+		grantmap_start_iterate(r->grants, &it);
+		while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+		{
+			idset_destroy(g->ctx[0]);
+			pfree(g->ctx);
+		}
+		grantmap_destroy(r->grants);
+	}
+	pfree(r);
+}
+
+/*
+ * vis_share_result_bytes tells how many bytes of its context a result of
+ * vis_share_result holds.
+ */
+Size
+vis_share_result_bytes(VisResult *r)
+{
+	Size		n = GetMemoryChunkSpace(r);
+	int			k;
+
+	for (k = 0; k < 2; k++)
+		if (r->ranges[k] != NULL)
+			n += GetMemoryChunkSpace(r->ranges[k]);
+	if (r->user_array != (Datum) 0)
+		n += GetMemoryChunkSpace(DatumGetPointer(r->user_array));
+	if (r->content_array != (Datum) 0)
+		n += GetMemoryChunkSpace(DatumGetPointer(r->content_array));
+	if (r->grants != NULL)
+	{
+		grantmap_iterator it;
+		VisGrant   *g;
+
+		n += GetMemoryChunkSpace(r->grants) + GetMemoryChunkSpace(r->grants->data);
+		grantmap_start_iterate(r->grants, &it);
+		while ((g = grantmap_iterate(r->grants, &it)) != NULL)
+			n += GetMemoryChunkSpace(g->ctx) + GetMemoryChunkSpace(g->ctx[0]) +
+				GetMemoryChunkSpace(g->ctx[0]->data);
+	}
+	return n;
 }
 
 /*

@@ -264,7 +264,7 @@ lms_can_view_content(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
 	r = principal_result_rows(fcinfo);
-	PG_RETURN_BOOL(r != NULL && vis_result_grant(r, PG_GETARG_INT64(1)) != NULL);
+	PG_RETURN_BOOL(r != NULL && vis_result_access(r, PG_GETARG_INT64(1)) != VIS_ACCESS_NONE);
 }
 
 PG_FUNCTION_INFO_V1(lms_can_view_group);
@@ -298,7 +298,7 @@ lms_content_stats_access(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
 	r = principal_result(fcinfo);
-	PG_RETURN_BOOL(r != NULL && vis_result_grant(r, PG_GETARG_INT64(1)) != NULL);
+	PG_RETURN_BOOL(r != NULL && vis_result_access(r, PG_GETARG_INT64(1)) != VIS_ACCESS_NONE);
 }
 
 PG_FUNCTION_INFO_V1(lms_accessible_content);
@@ -315,11 +315,10 @@ lms_accessible_content(PG_FUNCTION_ARGS)
 	int64	   *ids;
 	int			n = 0;
 	int			i;
-	VisGrant   *g;
 
 	InitMaterializedSRF(fcinfo, 0);
 	r = principal_result(fcinfo);
-	if (r == NULL || r->grants->members == 0)
+	if (r == NULL || r->ncontent == 0)
 		PG_RETURN_NULL();
 	ids = vis_result_content_ids(r, &n);
 	for (i = 0; i < n; i++)
@@ -327,9 +326,8 @@ lms_accessible_content(PG_FUNCTION_ARGS)
 		Datum		values[2];
 		bool		nulls[2] = {false, false};
 
-		g = vis_result_grant(r, ids[i]);
 		values[0] = Int64GetDatum(ids[i]);
-		values[1] = BoolGetDatum(!g->unrestricted);
+		values[1] = BoolGetDatum(vis_result_access(r, ids[i]) == VIS_ACCESS_RESTRICTED);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_NULL();

@@ -1,7 +1,8 @@
 # The server's shared cache (src/vis_shcache.c, doc/how-it-works.md), with
 # the library preloaded:
-#   1. one copy: what one backend built, the others read (hits, no builds),
-#      and it answers as the rules written in plain SQL
+#   1. one copy: what one backend built, the others read (hits, no builds,
+#      their sets in place: under 1 kB of their own for each entry), and it
+#      answers as the rules written in plain SQL
 #      (bench/plain_rules.sql); a change committed elsewhere is seen by the
 #      next transaction, and a database of its own has entries of its own;
 #   2. a build cancelled, or whose backend is terminated, while it waits for
@@ -80,6 +81,11 @@ is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM lms.visible_users($principals[-1]) \\g /dev/null\n"
 		  . "SELECT principals_cached || ' ' || (tenants_cached = 0) FROM lms.cache_stats()"),
 	'1 true', 'a backend that reads a shared entry loads no tenant of its own');
+is( $node->safe_psql('postgres',
+		join('', map { "SELECT count(*) FROM lms.visible_users($_) \\g /dev/null\n" } @principals)
+		  . "SELECT used_bytes < 1024 * (SELECT principals_cached FROM lms.cache_stats()) "
+		  . "FROM pg_backend_memory_contexts WHERE name = 'lms_visibility shared entries'"),
+	't', 'and holds under 1 kB of each it reads: the sets are read in place, not copied');
 
 # a change committed in another backend: the next transaction sees it
 my $ga = $node->safe_psql('postgres',
