@@ -286,6 +286,11 @@ extern char *vis_source_label(VisResult *r, const VisSource *src);
 extern bool vis_rule_adds_users(VisRuleId rule);
 extern bool vis_rule_adds_content(VisRuleId rule);
 extern bool vis_rule_on_group(VisRuleId rule);
+extern const char *vis_rule_name(VisRuleId rule);
+extern bool vis_rule_single_group(VisRuleId rule);
+extern bool vis_rule_catalog(VisRuleId rule);
+extern bool vis_rule_owned_sessions_only(VisRuleId rule);
+extern bool vis_rule_extended(VisRuleId rule);
 extern bool vis_result_grant_sees(VisResult *r, int64 content_id,
 								  bool has_context, int64 context_id);
 extern VisAccess vis_result_access(VisResult *r, int64 content_id);

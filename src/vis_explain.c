@@ -213,7 +213,7 @@ content_denial(VisResult *r, int64 content_id)
 		if (!vis_rule_on_group(src->rule))
 			continue;
 		label = vis_source_label(r, src);
-		if (src->rule == RULE_COACH || src->rule == RULE_EDITOR)
+		if (vis_rule_single_group(src->rule))
 		{
 			s = vis_idset_create(CurrentMemoryContext, 4);
 			vis_idset_add(s, src->object);
@@ -225,15 +225,16 @@ content_denial(VisResult *r, int64 content_id)
 		if (c->kind != KIND_COURSE && first_in(&f.catalog, s, &g))
 			notes = lappend(notes, psprintf("catalog inclusion grants courses only: it is a %s in the catalog of %s",
 											vis_kind_names[c->kind], vis_group_label(t, g)));
-		else if (f.catalog.n > 0 && !first_in(&f.catalog, s, &g) && src->rule != RULE_EDITOR)
+		else if (f.catalog.n > 0 && !first_in(&f.catalog, s, &g) && vis_rule_catalog(src->rule))
 			notes = lappend(notes, psprintf("it is only in the catalog of %s; that grants nothing to %s",
 											vis_group_label(t, f.catalog.ids[0]), label));
-		if (src->rule == RULE_EDITOR && first_in(&f.catalog, s, &g))
-			notes = lappend(notes, psprintf("catalog inclusion does not grant editors (%s)", label));
+		if (!vis_rule_catalog(src->rule) && first_in(&f.catalog, s, &g))
+			notes = lappend(notes, psprintf("catalog inclusion does not grant the %s role (%s)",
+											vis_rule_name(src->rule), label));
 		if (first_in(&f.audience, s, &g))
 			notes = lappend(notes, psprintf("the group enrolment of %s by audience builder grants nothing",
 											vis_group_label(t, g)));
-		if ((src->rule == RULE_GROUP_ADMIN || src->rule == RULE_COACH) && !t->extended)
+		if (vis_rule_extended(src->rule) && !t->extended)
 		{
 			VisIdSet   *conn = vis_connected(t, s, &s_arr, NULL, vis_snapshot());
 
@@ -241,10 +242,10 @@ content_denial(VisResult *r, int64 content_id)
 				notes = lappend(notes, psprintf("it belongs to a group publicly connected to %s, but extended visibility is off for tenant " INT64_FORMAT,
 												label, r->tenant_id));
 		}
-		if (src->rule == RULE_COACH && c->owner != 0 && c->owner == src->object &&
-			c->kind != KIND_PATH_SESSION)
-			notes = lappend(notes, psprintf("coaches get only the sessions their group owns, not a %s it owns",
-											vis_kind_names[c->kind]));
+		if (vis_rule_owned_sessions_only(src->rule) && c->owner != 0 &&
+			vis_idset_has(s, c->owner) && c->kind != KIND_PATH_SESSION)
+			notes = lappend(notes, psprintf("the %s role gets only the sessions its group owns, not a %s it owns",
+											vis_rule_name(src->rule), vis_kind_names[c->kind]));
 	}
 	for (i = 0; i < f.paths.n; i++)
 		if (vis_result_access(r, f.paths.ids[i]) != VIS_ACCESS_NONE)

@@ -50,6 +50,32 @@ typedef enum VisGroupScope
 	GROUPS_GROUP				/* the role's group itself */
 } VisGroupScope;
 
+/* Which owned content grant_owned grants, besides the owned items */
+typedef struct OwnedScope
+{
+	bool		path_sessions;	/* the sessions of owned paths */
+	bool		classroom_slots;	/* the slots of owned classrooms */
+	bool		sessions_only;	/* of the owned items, path sessions only */
+} OwnedScope;
+
+static const OwnedScope OWNED_ITEMS = {false, false, false};
+static const OwnedScope OWNED_WITH_SESSIONS = {true, false, false};
+static const OwnedScope OWNED_WITH_SESSIONS_AND_SLOTS = {true, true, false};
+static const OwnedScope OWNED_SESSIONS = {false, false, true};
+
+/*
+ * What a role held on a group grants of its groups' content (4.2); its
+ * groups are those of its group scope: the role's group and its
+ * descendants, or the group alone.
+ */
+typedef struct GroupContent
+{
+	const OwnedScope *owned;	/* content the groups own, and what with it */
+	bool		catalog;		/* courses in the groups' catalogs */
+	bool		legacy;			/* content with a legacy enrolment of a group */
+	bool		assigned;		/* content a group assigned to a learner */
+} GroupContent;
+
 typedef struct VisRule
 {
 	VisRuleId	id;
@@ -60,7 +86,10 @@ typedef struct VisRule
 	VisApplyFn	content;		/* 4.2: unrestricted grants */
 	VisApplyFn	extended;		/* 4.3: restricted grants, extended tenants only */
 	VisGroupScope groups;		/* 6: the rows of lms.groups it shows */
+	GroupContent of_groups;		/* with content = content_groups */
 } VisRule;
+
+static const VisRule vis_rules[RULE_COUNT];
 
 /* ------------------------------------------------------------------------
  * Recording grants
@@ -278,18 +307,6 @@ grant_assigned(VisBuild *b, VisIdArray *groups)
 	scan_groups(b, groups, NULL, "enrollments", "enrollments_assigned_idx", 2, cols, assigned_row);
 }
 
-/* Which owned content grant_owned grants, besides the owned items */
-typedef struct OwnedScope
-{
-	bool		path_sessions;	/* the sessions of owned paths */
-	bool		classroom_slots;	/* the slots of owned classrooms */
-	bool		sessions_only;	/* of the owned items, path sessions only */
-} OwnedScope;
-
-static const OwnedScope OWNED_ITEMS = {false, false, false};
-static const OwnedScope OWNED_WITH_SESSIONS = {true, false, false};
-static const OwnedScope OWNED_WITH_SESSIONS_AND_SLOTS = {true, true, false};
-static const OwnedScope OWNED_SESSIONS = {false, false, true};
 
 /*
  * grant_owned grants the content owned by the groups of owners, with what
@@ -489,69 +506,28 @@ content_tenant(VisBuild *b, const VisSource *src)
 }
 
 /*
- * group_admin of g, S = S*(g): paths owned by S and their sessions; sessions
- * owned by S; courses owned by S or in the catalog of S; classrooms and
- * slots owned by S, and slots of classrooms owned by S; content with a
- * legacy group enrolment of a group in S.
+ * A role held on group g, on the groups S of its group scope (S*(g), or g
+ * alone): what its entry's of_groups grants, in the table below.
  */
 static void
-content_group_admin(VisBuild *b, const VisSource *src)
+content_groups(VisBuild *b, const VisSource *src)
 {
+	const VisRule *rule = &vis_rules[src->rule];
+	const GroupContent *gc = &rule->of_groups;
 	VisIdArray	s = {0};
 
-	vis_subtree(b->t, src->object, &s);
-	grant_owned(b, &s, NULL, OWNED_WITH_SESSIONS_AND_SLOTS);
-	grant_catalog(b, &s, NULL);
-	grant_legacy(b, &s);
-}
-
-/*
- * coach of g: courses in g's catalog; sessions owned by g; content with a
- * legacy group enrolment of g.
- */
-static void
-content_coach(VisBuild *b, const VisSource *src)
-{
-	VisIdArray	g = single_group(src->object);
-
-	grant_catalog(b, &g, NULL);
-	grant_owned(b, &g, NULL, OWNED_SESSIONS);
-	grant_legacy(b, &g);
-}
-
-/*
- * group_analyst of g, S = S*(g): content owned by S; courses in the catalog
- * of S; content a group of S assigned to a learner.
- */
-static void
-content_group_analyst(VisBuild *b, const VisSource *src)
-{
-	VisIdArray	s = {0};
-
-	vis_subtree(b->t, src->object, &s);
-	grant_owned(b, &s, NULL, OWNED_ITEMS);
-	grant_catalog(b, &s, NULL);
-	grant_assigned(b, &s);
-}
-
-/* group_leader of g, S = S*(g): content owned by S; courses in the catalog of S */
-static void
-content_group_leader(VisBuild *b, const VisSource *src)
-{
-	VisIdArray	s = {0};
-
-	vis_subtree(b->t, src->object, &s);
-	grant_owned(b, &s, NULL, OWNED_ITEMS);
-	grant_catalog(b, &s, NULL);
-}
-
-/* editor of g: content owned by g; sessions of paths owned by g */
-static void
-content_editor(VisBuild *b, const VisSource *src)
-{
-	VisIdArray	g = single_group(src->object);
-
-	grant_owned(b, &g, NULL, OWNED_WITH_SESSIONS);
+	if (rule->groups == GROUPS_SUBTREE)
+		vis_subtree(b->t, src->object, &s);
+	else
+		s = single_group(src->object);
+	if (gc->owned)
+		grant_owned(b, &s, NULL, *gc->owned);
+	if (gc->catalog)
+		grant_catalog(b, &s, NULL);
+	if (gc->legacy)
+		grant_legacy(b, &s);
+	if (gc->assigned)
+		grant_assigned(b, &s);
 }
 
 /* main author, co-author of c: c; if c is a path, also its sessions */
@@ -631,16 +607,31 @@ static const VisRule vis_rules[RULE_COUNT] = {
 	users_tenant, content_tenant, NULL, GROUPS_TENANT},
 	{RULE_LEARNER_MANAGER, "learner_manager", SCOPE_TENANT, true,
 	users_tenant, content_tenant, NULL, GROUPS_TENANT},
+	/*
+	 * paths owned by S and their sessions; sessions owned by S; courses
+	 * owned by S or in the catalog of S; classrooms and slots owned by S,
+	 * and slots of classrooms owned by S; content with a legacy group
+	 * enrolment of a group in S
+	 */
 	{RULE_GROUP_ADMIN, "group_admin", SCOPE_GROUP, false,
-	users_subtree, content_group_admin, extended_group_admin, GROUPS_SUBTREE},
+		users_subtree, content_groups, extended_group_admin, GROUPS_SUBTREE,
+	{&OWNED_WITH_SESSIONS_AND_SLOTS, true, true, false}},
+	/* content owned by S; courses in the catalog of S; content a group of S assigned to a learner */
 	{RULE_GROUP_ANALYST, "group_analyst", SCOPE_GROUP, false,
-	users_subtree, content_group_analyst, NULL, GROUPS_SUBTREE},
+		users_subtree, content_groups, NULL, GROUPS_SUBTREE,
+	{&OWNED_ITEMS, true, false, true}},
+	/* content owned by S; courses in the catalog of S */
 	{RULE_GROUP_LEADER, "group_leader", SCOPE_GROUP, false,
-	users_subtree, content_group_leader, NULL, GROUPS_SUBTREE},
+		users_subtree, content_groups, NULL, GROUPS_SUBTREE,
+	{&OWNED_ITEMS, true, false, false}},
+	/* courses in g's catalog; sessions owned by g; content with a legacy group enrolment of g */
 	{RULE_COACH, "coach", SCOPE_GROUP, false,
-	users_group, content_coach, extended_coach, GROUPS_GROUP},
+		users_group, content_groups, extended_coach, GROUPS_GROUP,
+	{&OWNED_SESSIONS, true, true, false}},
+	/* content owned by g; sessions of paths owned by g */
 	{RULE_EDITOR, "editor", SCOPE_GROUP, false,
-	NULL, content_editor, NULL, GROUPS_GROUP},
+		NULL, content_groups, NULL, GROUPS_GROUP,
+	{&OWNED_WITH_SESSIONS, false, false, false}},
 	{RULE_MANAGER, "manager", SCOPE_RELATION, false,
 	users_managed, NULL, NULL, GROUPS_NONE},
 	{RULE_TRAINER, "trainer", SCOPE_RELATION, false,
@@ -664,31 +655,21 @@ vis_source_label(VisResult *r, const VisSource *src)
 {
 	const char *name = vis_rules[src->rule].name;
 
-	switch (src->rule)
+	switch (vis_rules[src->rule].scope)
 	{
-		case RULE_PLATFORM_ADMIN:
-		case RULE_LEARNER_MANAGER:
-		case RULE_CONTRIBUTOR:
+		case SCOPE_TENANT:
 			return psprintf("%s of tenant " INT64_FORMAT, name, r->tenant_id);
-		case RULE_GROUP_ADMIN:
-		case RULE_GROUP_ANALYST:
-		case RULE_GROUP_LEADER:
-		case RULE_COACH:
-		case RULE_EDITOR:
+		case SCOPE_GROUP:
 			if (r->tenant)
 				return psprintf("%s of %s", name, vis_group_label(r->tenant, src->object));
 			return psprintf("%s of group " INT64_FORMAT, name, src->object);
-		case RULE_MANAGER:
-			return pstrdup("manager");
-		case RULE_TRAINER:
-		case RULE_INSTRUCTOR:
-		case RULE_MAIN_AUTHOR:
-		case RULE_COAUTHOR:
+		case SCOPE_RELATION:
+			/* a relation to a person (manager) has no object to name */
+			if (src->object == 0)
+				break;
 			if (r->tenant)
 				return psprintf("%s of %s", name, vis_content_label(r->tenant, src->object));
 			return psprintf("%s of content " INT64_FORMAT, name, src->object);
-		case RULE_COUNT:
-			break;
 	}
 	return pstrdup(name);
 }
@@ -1065,4 +1046,39 @@ bool
 vis_rule_on_group(VisRuleId rule)
 {
 	return vis_rules[rule].scope == SCOPE_GROUP;
+}
+
+/* vis_rule_name is the role or relation's name, as doc/rules.md names it */
+const char *
+vis_rule_name(VisRuleId rule)
+{
+	return vis_rules[rule].name;
+}
+
+/* vis_rule_single_group tells whether a role held on a group scopes that group alone */
+bool
+vis_rule_single_group(VisRuleId rule)
+{
+	return vis_rules[rule].groups == GROUPS_GROUP;
+}
+
+/* vis_rule_catalog tells whether a role held on a group grants the courses in its catalogs */
+bool
+vis_rule_catalog(VisRuleId rule)
+{
+	return vis_rules[rule].of_groups.catalog;
+}
+
+/* vis_rule_owned_sessions_only tells whether, of what its groups own, the role gets sessions only */
+bool
+vis_rule_owned_sessions_only(VisRuleId rule)
+{
+	return vis_rules[rule].of_groups.owned != NULL && vis_rules[rule].of_groups.owned->sessions_only;
+}
+
+/* vis_rule_extended tells whether the role gets restricted grants in tenants with extended visibility (4.3) */
+bool
+vis_rule_extended(VisRuleId rule)
+{
+	return vis_rules[rule].extended != NULL;
 }

@@ -1,7 +1,7 @@
 -- doc/rules.md, "C(p), unrestricted grants": C(p), unrestricted grants, one block per row of the table:
 -- the role grants what it says, and not a group, kind or relation more.
 BEGIN;
-SELECT plan(37);
+SELECT plan(39);
 \set QUIET 1
 \i sample/platform.sql
 -- more content around the Sales tree
@@ -87,6 +87,14 @@ UPDATE lms.content SET main_author_id = NULL WHERE main_author_id = 114;
 SELECT is_empty('SELECT * FROM lms.accessible_content(114)', 'contributor: no content of its own role');
 SELECT ok(NOT lms.content_stats_access(NULL, 504) AND NOT lms.content_stats_access(101, NULL)
 		  AND NOT lms.content_stats_access(101, 601), 'NULL principal, NULL content, other tenant''s content: false');
+
+-- explain_visibility says why a role's entry in the rule table grants nothing
+SELECT alike((SELECT reason FROM lms.explain_visibility(107, 120, 504, NULL) WHERE part = 'content'),
+	'%catalog inclusion does not grant the editor role (editor of group 20%',
+	'explain: an editor is not granted the courses in its group''s catalog');
+SELECT alike((SELECT reason FROM lms.explain_visibility(104, 120, 522, NULL) WHERE part = 'content'),
+	'%the coach role gets only the sessions its group owns, not a course it owns%',
+	'explain: a coach is not granted a course its group owns');
 
 SELECT * FROM finish();
 ROLLBACK;
