@@ -287,6 +287,8 @@ extern bool vis_rule_adds_users(VisRuleId rule);
 extern bool vis_rule_adds_content(VisRuleId rule);
 extern bool vis_rule_on_group(VisRuleId rule);
 extern const char *vis_rule_name(VisRuleId rule);
+extern const char *vis_rule_held_on(VisRuleId rule);
+extern const char *vis_rule_group_scope(VisRuleId rule);
 extern bool vis_rule_single_group(VisRuleId rule);
 extern bool vis_rule_catalog(VisRuleId rule);
 extern bool vis_rule_owned_sessions_only(VisRuleId rule);

@@ -1055,6 +1055,29 @@ vis_rule_name(VisRuleId rule)
 	return vis_rules[rule].name;
 }
 
+/* vis_rule_held_on tells where the rule's role or relation is held: tenant, group or relation */
+const char *
+vis_rule_held_on(VisRuleId rule)
+{
+	static const char *const names[] = {
+		[SCOPE_TENANT] = "tenant", [SCOPE_GROUP] = "group", [SCOPE_RELATION] = "relation"
+	};
+
+	return names[vis_rules[rule].scope];
+}
+
+/* vis_rule_group_scope names the rule's group scope: none, tenant, subtree or group */
+const char *
+vis_rule_group_scope(VisRuleId rule)
+{
+	static const char *const names[] = {
+		[GROUPS_NONE] = "none", [GROUPS_TENANT] = "tenant", [GROUPS_SUBTREE] = "subtree",
+		[GROUPS_GROUP] = "group"
+	};
+
+	return names[vis_rules[rule].groups];
+}
+
 /* vis_rule_single_group tells whether a role held on a group scopes that group alone */
 bool
 vis_rule_single_group(VisRuleId rule)

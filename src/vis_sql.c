@@ -114,6 +114,35 @@ principal_result_rows(FunctionCallInfo fcinfo)
 	return r;
 }
 
+PG_FUNCTION_INFO_V1(lms_rules);
+
+/*
+ * lms_rules returns the rule table, a row per role or relation: what the
+ * tests hold the SQL that names roles against.
+ */
+Datum
+lms_rules(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < RULE_COUNT; i++)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {0};
+
+		values[0] = CStringGetTextDatum(vis_rule_name((VisRuleId) i));
+		values[1] = CStringGetTextDatum(vis_rule_held_on((VisRuleId) i));
+		values[2] = BoolGetDatum(vis_rule_adds_users((VisRuleId) i));
+		values[3] = BoolGetDatum(vis_rule_adds_content((VisRuleId) i));
+		values[4] = BoolGetDatum(vis_rule_extended((VisRuleId) i));
+		values[5] = CStringGetTextDatum(vis_rule_group_scope((VisRuleId) i));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
+}
+
 PG_FUNCTION_INFO_V1(lms_current_principal);
 
 /*
