@@ -247,8 +247,9 @@ typedef struct VisResult
 
 	/*
 	 * C(p): its unrestricted grants are those of open_bits when it is
-	 * built, else those of grants; grants holds every restricted one (NULL:
-	 * none), and, but in a shared entry's result, the unrestricted ones too.
+	 * built, else those of grants.  grants holds every restricted grant and,
+	 * in a result built here (not read from a shared entry), every
+	 * unrestricted one too; NULL: none.
 	 */
 	grantmap_hash *grants;
 	uint64		ncontent;		/* |C(p)| */

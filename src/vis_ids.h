@@ -169,8 +169,8 @@ static inline bool
 vis_bitmap_test(const VisBitmap *bm, int64 id)
 {
 	int64		key = id >> VIS_CHUNK_SHIFT;
-	uint32		h = vis_chunk_hash(key) & bm->mask;
-	uint32		off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
+	uint32		h;
+	uint32		off;
 
 	if (bm->flat != NULL)
 	{
@@ -178,6 +178,8 @@ vis_bitmap_test(const VisBitmap *bm, int64 id)
 
 		return bit < bm->flat_bits && ((bm->flat[bit >> 6] >> (bit & 63)) & 1);
 	}
+	h = vis_chunk_hash(key) & bm->mask;
+	off = (uint32) (id & ((1 << VIS_CHUNK_SHIFT) - 1));
 	if (bm->slots != NULL)
 	{
 		for (;;)
