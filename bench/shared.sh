@@ -113,7 +113,7 @@ total "shared cache: 1 backend warmed it, then 50 backends" "$((FIRST + $(backen
 # 50 backends warmed at once from cold: each that builds loads the tenant too
 restart_with 1
 total "shared cache: 50 backends warmed at once from cold" "$(backends 50)"
-psql -X -At -c "SELECT format('| 50 backends warmed at once: %s entries, %s built, %s of them side by side with another backend (duplicates) |', shared_entries, shared_builds, shared_duplicate_builds) FROM lms.cache_stats()" |
+psql -X -At -c "SELECT format('| 50 backends warmed at once: %s entries, %s published, and %s more builds side by side whose entry another backend had published first (duplicates) |', shared_entries, shared_builds, shared_duplicate_builds) FROM lms.cache_stats()" |
 	tee -a "$WORK/table"
 echo
 echo "== summary ($USERS users)"
