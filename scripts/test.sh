@@ -140,7 +140,7 @@ installcheck() {
 	[ "${LMS_MEMCHECK:-0}" = 1 ] && tap=(TAP_TESTS= ISOLATION=)
 	rm -rf "$WORK/tree"
 	mkdir -p "$WORK/tree"
-	cp -r Makefile lms_visibility.control lms_visibility--*.sql sql expected specs t test sample bench examples "$WORK/tree/"
+	cp -r Makefile lms_visibility.control lms_visibility.sql lms_visibility--*.sql sql expected specs t test sample bench examples "$WORK/tree/"
 	chown -R postgres:postgres "$WORK/tree"
 	# LMS_TEST_ALL: a TAP test whose tools are missing fails rather than skips
 	runuser -u postgres -- env PATH="$PGBIN:$PATH" PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" LMS_TEST_ALL=1 \
