@@ -30,16 +30,17 @@ COMMENT ON FUNCTION lms.cache_stats() IS 'the visibility cache of this backend, 
 -- lms._rules(): the library's rule table (src/vis_rules.c, doc/rules.md),
 -- a row per role or relation: where it is held, whether it adds users
 -- (U(p)) and content (C(p)), whether it gets restricted grants in tenants
--- with extended visibility, and its group scope.  The tests check the SQL
--- that names roles on its own (the roles' CHECKs, the reports'
--- permissions) against it.
+-- with extended visibility, its group scope and the teams it may change.
+-- The tests check the SQL that names roles on its own (the roles' CHECKs,
+-- the reports' permissions, the team role, who_can_see's reverse rules)
+-- against it.
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION lms._rules(
 	OUT name text, OUT held_on text, OUT adds_users boolean, OUT adds_content boolean,
-	OUT extended boolean, OUT group_scope text)
+	OUT extended boolean, OUT group_scope text, OUT teams text)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME', 'lms_rules'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION lms._rules() IS 'the rule table: each role or relation, where it is held, what it adds and its group scope';
+COMMENT ON FUNCTION lms._rules() IS 'the rule table: each role or relation, where it is held, what it adds, its group scope and the teams it may change';
 REVOKE ALL ON FUNCTION lms._rules() FROM PUBLIC;

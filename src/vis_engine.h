@@ -290,6 +290,7 @@ extern bool vis_rule_on_group(VisRuleId rule);
 extern const char *vis_rule_name(VisRuleId rule);
 extern const char *vis_rule_held_on(VisRuleId rule);
 extern const char *vis_rule_group_scope(VisRuleId rule);
+extern const char *vis_rule_teams(VisRuleId rule);
 extern bool vis_rule_single_group(VisRuleId rule);
 extern bool vis_rule_catalog(VisRuleId rule);
 extern bool vis_rule_owned_sessions_only(VisRuleId rule);

@@ -50,6 +50,19 @@ typedef enum VisGroupScope
 	GROUPS_GROUP				/* the role's group itself */
 } VisGroupScope;
 
+/*
+ * Which teams a tenant role may change through plain SQL
+ * (doc/team-management.md); lms._team_role() and the team policies apply it,
+ * and test/25 holds them against this field.
+ */
+typedef enum VisTeams
+{
+	TEAMS_NONE,					/* none */
+	TEAMS_ALL,					/* every group of the tenant and its members */
+	TEAMS_CREATED				/* groups at the top level or below groups it
+								 * created, and those groups' members */
+} VisTeams;
+
 /* Which owned content grant_owned grants, besides the owned items */
 typedef struct OwnedScope
 {
@@ -87,6 +100,7 @@ typedef struct VisRule
 	VisApplyFn	extended;		/* 4.3: restricted grants, extended tenants only */
 	VisGroupScope groups;		/* 6: the rows of lms.groups it shows */
 	GroupContent of_groups;		/* with content = content_groups */
+	VisTeams	teams;			/* 9: the teams it may change */
 } VisRule;
 
 static const VisRule vis_rules[RULE_COUNT];
@@ -604,9 +618,9 @@ extended_coach(VisBuild *b, const VisSource *src)
  */
 static const VisRule vis_rules[RULE_COUNT] = {
 	{RULE_PLATFORM_ADMIN, "platform_admin", SCOPE_TENANT, true,
-	users_tenant, content_tenant, NULL, GROUPS_TENANT},
+	users_tenant, content_tenant, NULL, GROUPS_TENANT, .teams = TEAMS_ALL},
 	{RULE_LEARNER_MANAGER, "learner_manager", SCOPE_TENANT, true,
-	users_tenant, content_tenant, NULL, GROUPS_TENANT},
+	users_tenant, content_tenant, NULL, GROUPS_TENANT, .teams = TEAMS_CREATED},
 	/*
 	 * paths owned by S and their sessions; sessions owned by S; courses
 	 * owned by S or in the catalog of S; classrooms and slots owned by S,
@@ -1076,6 +1090,17 @@ vis_rule_group_scope(VisRuleId rule)
 	};
 
 	return names[vis_rules[rule].groups];
+}
+
+/* vis_rule_teams names the teams the rule's role may change: none, all or created */
+const char *
+vis_rule_teams(VisRuleId rule)
+{
+	static const char *const names[] = {
+		[TEAMS_NONE] = "none", [TEAMS_ALL] = "all", [TEAMS_CREATED] = "created"
+	};
+
+	return names[vis_rules[rule].teams];
 }
 
 /* vis_rule_single_group tells whether a role held on a group scopes that group alone */

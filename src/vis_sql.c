@@ -129,8 +129,8 @@ lms_rules(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (i = 0; i < RULE_COUNT; i++)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {0};
+		Datum		values[7];
+		bool		nulls[7] = {0};
 
 		values[0] = CStringGetTextDatum(vis_rule_name((VisRuleId) i));
 		values[1] = CStringGetTextDatum(vis_rule_held_on((VisRuleId) i));
@@ -138,6 +138,7 @@ lms_rules(PG_FUNCTION_ARGS)
 		values[3] = BoolGetDatum(vis_rule_adds_content((VisRuleId) i));
 		values[4] = BoolGetDatum(vis_rule_extended((VisRuleId) i));
 		values[5] = CStringGetTextDatum(vis_rule_group_scope((VisRuleId) i));
+		values[6] = CStringGetTextDatum(vis_rule_teams((VisRuleId) i));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	PG_RETURN_NULL();
