@@ -530,66 +530,65 @@ result_from_segment(const VisShareHeader *h, MemoryContext cxt)
 }
 
 /*
- * vis_share_result_free frees a result of vis_share_result and what was
- * built on demand in its context (see VisResult).
+ * result_pieces walks the pieces a result of vis_share_result holds in its
+ * context (see VisResult): it returns their bytes, and with release frees
+ * them.  Its sets are read in place: only the result, what was built on
+ * demand and the restricted grants' map are its own.
  */
-void
-vis_share_result_free(VisResult *r)
+static Size
+piece(void *ptr, bool release)
 {
+	Size		n = GetMemoryChunkSpace(ptr);
+
+	if (release)
+		pfree(ptr);
+	return n;
+}
+
+static Size
+result_pieces(VisResult *r, bool release)
+{
+	Size		n = 0;
 	int			k;
 
 	for (k = 0; k < 2; k++)
 		if (r->ranges[k] != NULL)
-			pfree(r->ranges[k]);
+			n += piece(r->ranges[k], release);
 	if (r->user_array != (Datum) 0)
-		pfree(DatumGetPointer(r->user_array));
+		n += piece(DatumGetPointer(r->user_array), release);
 	if (r->content_array != (Datum) 0)
-		pfree(DatumGetPointer(r->content_array));
+		n += piece(DatumGetPointer(r->content_array), release);
 	if (r->grants != NULL)
 	{
 		grantmap_iterator it;
 		VisGrant   *g;
 
+		/* a simplehash table is its data array and its struct, in that order */
 		grantmap_start_iterate(r->grants, &it);
 		while ((g = grantmap_iterate(r->grants, &it)) != NULL)
 		{
-			idset_destroy(g->ctx[0]);
-			pfree(g->ctx);
+			n += piece(g->ctx[0]->data, release);
+			n += piece(g->ctx[0], release);
+			n += piece(g->ctx, release);
 		}
-		grantmap_destroy(r->grants);
+		n += piece(r->grants->data, release);
+		n += piece(r->grants, release);
 	}
-	pfree(r);
+	return n + piece(r, release);
 }
 
-/*
- * vis_share_result_bytes tells how many bytes of its context a result of
- * vis_share_result holds.
- */
+/* vis_share_result_free frees a result of vis_share_result */
+void
+vis_share_result_free(VisResult *r)
+{
+	result_pieces(r, true);
+}
+
+/* vis_share_result_bytes tells how many bytes of its context a result of vis_share_result holds */
 Size
 vis_share_result_bytes(VisResult *r)
 {
-	Size		n = GetMemoryChunkSpace(r);
-	int			k;
-
-	for (k = 0; k < 2; k++)
-		if (r->ranges[k] != NULL)
-			n += GetMemoryChunkSpace(r->ranges[k]);
-	if (r->user_array != (Datum) 0)
-		n += GetMemoryChunkSpace(DatumGetPointer(r->user_array));
-	if (r->content_array != (Datum) 0)
-		n += GetMemoryChunkSpace(DatumGetPointer(r->content_array));
-	if (r->grants != NULL)
-	{
-		grantmap_iterator it;
-		VisGrant   *g;
-
-		n += GetMemoryChunkSpace(r->grants) + GetMemoryChunkSpace(r->grants->data);
-		grantmap_start_iterate(r->grants, &it);
-		while ((g = grantmap_iterate(r->grants, &it)) != NULL)
-			n += GetMemoryChunkSpace(g->ctx) + GetMemoryChunkSpace(g->ctx[0]) +
-				GetMemoryChunkSpace(g->ctx[0]->data);
-	}
-	return n;
+	return result_pieces(r, false);
 }
 
 /*
