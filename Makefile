@@ -43,6 +43,7 @@ ISOLATION = revocation invalidation team_writes shared_cache
 ISOLATION_OPTS = --load-extension=lms_visibility
 TAP_TESTS = 1
 
+PG_CFLAGS = -MMD -MP
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 
 PG_CONFIG ?= pg_config
@@ -50,8 +51,11 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies unless the server was configured with
-# --enable-depend: every object depends on every header of src/
-$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.h)
+# --enable-depend: the compiler writes each object's (PG_CFLAGS' -MMD, to
+# src/x.d), and a bitcode file is made again with its object
+-include $(wildcard src/*.d)
+$(OBJS:.o=.bc): %.bc: %.o
+EXTRA_CLEAN = src/*.d
 
 $(EXTENSION)--$(EXTVERSION).sql: $(EXTENSION).sql
 	cp $< $@
