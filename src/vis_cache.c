@@ -29,8 +29,11 @@
  *	  With the library preloaded, the server's shared cache (vis_shcache.c)
  *	  comes between this cache and a build: an entry found there, or built
  *	  here and published there, is kept here as a wrapper whose bitmaps
- *	  are the shared memory's own, pinned for the transaction that uses it
- *	  and checked again (its slot still holds it, live) in the next one.
+ *	  are the shared memory's own, pinned for the transaction that uses
+ *	  it.  At the transaction's end the wrapper goes, so that a backend
+ *	  between transactions holds nothing of the shared entries but where
+ *	  each was (its slot in the principal map): the next transaction pins
+ *	  it there again if the slot still holds it, live, and wraps it anew.
  *
  * IDENTIFICATION
  *	  src/vis_cache.c
@@ -70,15 +73,15 @@ typedef struct VisCacheEntry
 	bool		share_tried;	/* share is what vis_share_create gave */
 	/* an entry of the server's shared cache (vis_shcache.c), read in place */
 	VisShRef	shref;			/* slot -1: a private entry */
-	bool		pinned;			/* pinned in this transaction: blob is valid */
-	const char *blob;
+	const char *blob;			/* pinned until the transaction ends */
 } VisCacheEntry;
 
 typedef struct VisPrincipalSlot
 {
 	int64		principal;
 	char		status;
-	VisCacheEntry *entry;
+	VisCacheEntry *entry;		/* NULL: a shared entry read before */
+	VisShRef	shared;			/* where the shared entry was; slot -1: none */
 } VisPrincipalSlot;
 
 #define SH_PREFIX pslot
@@ -123,6 +126,7 @@ static MemoryContext VisCacheContext = NULL;
 static dlist_head lru = DLIST_STATIC_INIT(lru);
 static pslot_hash *pmap = NULL;
 static int	nentries = 0;
+static int	nshared_refs = 0;	/* slots of pmap with no entry */
 static int	nstale = 0;
 static Size entry_bytes = 0;	/* of the live entries, as last measured */
 static VisCacheEntry *last_hit = NULL;
@@ -200,8 +204,7 @@ key_changed(VisKey key)
 
 		if (!e->live)
 			continue;
-		/* a shared entry not pinned is checked when next pinned */
-		if (e->shref.slot >= 0 ? e->pinned && vis_share_reads(e->blob, key)
+		if (e->shref.slot >= 0 ? vis_share_reads(e->blob, key)
 			: keyset_lookup(e->keys, key) != NULL)
 		{
 			mark_stale(e);
@@ -298,26 +301,49 @@ drop_entries(bool xact_local)
 	last_hit = NULL;
 }
 
+static MemoryContext shared_entries(void);
+static void forget_shared_refs(void);
+static void free_entry(VisCacheEntry *e);
+
 /*
- * unpin_entries releases the shared entries pinned in this transaction:
- * they may be freed from now on, so their results are not handed out
- * again before they are pinned anew (vis_cache_get).
+ * unpin_entries releases the shared entries pinned in this transaction,
+ * and their wrappers: they may be freed from now on.  Each live one leaves
+ * where it was in its principal's slot, for the next transaction to pin
+ * it again (vis_cache_get).
  */
 static void
 unpin_entries(void)
 {
-	dlist_iter	it;
+	dlist_mutable_iter it;
 
-	dlist_foreach(it, &lru)
+	dlist_foreach_modify(it, &lru)
 	{
 		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
+		VisPrincipalSlot *slot;
 
-		e->pinned = false;
+		if (e->shref.slot < 0)
+			continue;
+		if (!e->live)
+		{
+			free_entry(e);
+			continue;
+		}
+		entry_bytes -= Min(entry_bytes, e->bytes);
+		dlist_delete(&e->lru);
+		nentries--;
+		slot = pslot_lookup(pmap, e->principal);
+		slot->entry = NULL;
+		nshared_refs++;
 	}
+	/* the wrappers, at once */
+	MemoryContextReset(shared_entries());
 	vis_cache_epoch++;
 	last_hit = NULL;
 	any_pinned = false;
 	vis_shcache_unpin_all();
+	/* where many shared entries were, beyond the bound on entries: forgotten */
+	if (nshared_refs > vis_cache_max_principals)
+		forget_shared_refs();
 }
 
 /*
@@ -394,7 +420,7 @@ vis_cache_context(void)
 {
 	if (VisCacheContext == NULL)
 		VisCacheContext = AllocSetContextCreate(CacheMemoryContext, "lms_visibility cache",
-												ALLOCSET_DEFAULT_SIZES);
+												ALLOCSET_SMALL_SIZES);
 	return VisCacheContext;
 }
 
@@ -417,6 +443,22 @@ free_entry(VisCacheEntry *e)
 		last_hit = NULL;
 	pfree(e);
 	nentries--;
+}
+
+/* forget_shared_refs drops the slots that only say where a shared entry was */
+static void
+forget_shared_refs(void)
+{
+	pslot_iterator it;
+	VisPrincipalSlot *slot;
+
+	if (pmap == NULL || nshared_refs == 0)
+		return;
+	pslot_start_iterate(pmap, &it);
+	while ((slot = pslot_iterate(pmap, &it)) != NULL)
+		if (slot->entry == NULL)
+			pslot_delete_item(pmap, slot);
+	nshared_refs = 0;
 }
 
 /* sweep frees the stale entries */
@@ -638,6 +680,25 @@ lookup(int64 principal)
 }
 
 /*
+ * shared_ref returns where the shared entry of a principal was when an
+ * earlier transaction read it, and forgets it; slot -1: nowhere known.
+ */
+static VisShRef
+shared_ref(int64 principal)
+{
+	VisPrincipalSlot *slot = pmap != NULL ? pslot_lookup(pmap, principal) : NULL;
+	VisShRef	ref = {-1, 0};
+
+	if (slot != NULL && slot->entry == NULL)
+	{
+		ref = slot->shared;
+		pslot_delete_item(pmap, slot);
+		nshared_refs--;
+	}
+	return ref;
+}
+
+/*
  * vis_cache_share shares the cached entry of a principal with the workers
  * of the parallel query the executor is starting (vis_share.c), once.
  * Serializing an entry costs about what building it does, so only the
@@ -676,7 +737,9 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 		pmap = pslot_create(vis_cache_context(), 64, NULL);
 	if (cxt != NULL)
 		MemoryContextSetParent(cxt, vis_cache_context());
-	e = MemoryContextAllocZero(vis_cache_context(), sizeof(VisCacheEntry));
+	/* a shared entry's wrapper goes with the others at transaction end */
+	e = MemoryContextAllocZero(shref != NULL ? shared_entries() : vis_cache_context(),
+							   sizeof(VisCacheEntry));
 	e->principal = principal;
 	e->live = true;
 	e->xact_local = IsolationUsesXactSnapshot();
@@ -690,7 +753,6 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 	if (shref != NULL)
 	{
 		e->shref = *shref;
-		e->pinned = true;
 		e->blob = blob;
 		e->xact_local = false;
 		any_pinned = true;
@@ -701,6 +763,7 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 	dlist_push_head(&lru, &e->lru);
 	slot = pslot_insert(pmap, principal, &found);
 	slot->entry = e;
+	slot->shared = e->shref;
 	nentries++;
 	entry_bytes += e->bytes;
 	last_hit = e;
@@ -708,10 +771,12 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 }
 
 /*
- * shared_entries is the context of the results of the shared entries: each
- * is a few hundred bytes read in place (vis_share_result), too small for a
- * context of its own.  Its blocks are small, so that the bytes an entry is
- * counted for (its chunks) add up to about what the context holds.
+ * shared_entries is the context of the wrappers of the shared entries
+ * pinned in this transaction: each is a few hundred bytes read in place
+ * (vis_share_result), too small for a context of its own, and all go at
+ * once at transaction end.  Its blocks are small, so that the bytes an
+ * entry is counted for (its chunks) add up to about what the context
+ * holds.
  */
 static MemoryContext
 shared_entries(void)
@@ -782,22 +847,16 @@ vis_cache_get(int64 principal, bool *kept)
 	if (entry_bytes + tenant_bytes() > memory_limit() || nentries > vis_cache_max_principals)
 		make_room(0);
 	e = lookup(principal);
-	if (e != NULL && e->shref.slot >= 0 && !e->pinned)
+	if (e == NULL && vis_shcache_usable())
 	{
-		/* a shared entry found in an earlier transaction: still the one? */
-		const char *blob = vis_shcache_usable() ? vis_shcache_repin(&e->shref) : NULL;
+		/* a shared entry read in an earlier transaction: still the one? */
+		VisShRef	ref = shared_ref(principal);
+		const char *blob = ref.slot >= 0 ? vis_shcache_repin(&ref) : NULL;
 
-		if (blob == e->blob)
+		if (blob != NULL)
 		{
-			e->pinned = true;
-			any_pinned = true;
-		}
-		else
-		{
-			/* a pin of another address would be an error: its result points there */
-			Assert(blob == NULL);
-			free_entry(e);
-			e = NULL;
+			stat_hits++;
+			return shared_entry(principal, &ref, blob, kept);
 		}
 	}
 	if (e != NULL)

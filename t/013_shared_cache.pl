@@ -78,14 +78,21 @@ is($b2, $b1, 'new backends build nothing');
 cmp_ok($h2 - $h1, '>=', scalar @principals, 'they read the shared entries');
 is_deeply(\@again, [ map { plain($_) } @principals ], 'and answer the same');
 is( $node->safe_psql('postgres',
-		"SELECT count(*) FROM lms.visible_users($principals[-1]) \\g /dev/null\n"
-		  . "SELECT principals_cached || ' ' || (tenants_cached = 0) FROM lms.cache_stats()"),
+		"BEGIN;\nSELECT count(*) FROM lms.visible_users($principals[-1]) \\g /dev/null\n"
+		  . "SELECT principals_cached || ' ' || (tenants_cached = 0) FROM lms.cache_stats();\nCOMMIT;"),
 	'1 true', 'a backend that reads a shared entry loads no tenant of its own');
-is( $node->safe_psql('postgres',
-		join('', map { "SELECT count(*) FROM lms.visible_users($_) \\g /dev/null\n" } @principals)
-		  . "SELECT used_bytes < 1024 * (SELECT principals_cached FROM lms.cache_stats()) "
-		  . "FROM pg_backend_memory_contexts WHERE name = 'lms_visibility shared entries'"),
-	't', 'and holds under 1 kB of each it reads: the sets are read in place, not copied');
+my $reads = join('', map { "SELECT count(*) FROM lms.visible_users($_) \\g /dev/null\n" } @principals);
+my $held = "SELECT (SELECT principals_cached FROM lms.cache_stats()) || ' ' || used_bytes "
+  . "FROM pg_backend_memory_contexts WHERE name = 'lms_visibility shared entries'";
+my ($in_use, $used) = split / /,
+  $node->safe_psql('postgres', "BEGIN;\n$reads$held;\nCOMMIT;");
+is($in_use, scalar @principals, 'in its transaction it holds an entry of each it reads');
+cmp_ok($used, '<', 1024 * $in_use, 'and under 1 kB of each: the sets are read in place, not copied');
+my $between = "SELECT (SELECT principals_cached FROM lms.cache_stats()) || ' ' || (used_bytes < 1024) "
+  . "FROM pg_backend_memory_contexts WHERE name = 'lms_visibility shared entries'";
+is( $node->safe_psql('postgres', "$reads$between;\n$reads$between;"),
+	"0 true\n0 true",
+	'and nothing of them between transactions, however often it reads them again');
 
 # a change committed in another backend: the next transaction sees it
 my $ga = $node->safe_psql('postgres',
