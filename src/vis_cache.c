@@ -904,6 +904,9 @@ vis_cache_get(int64 principal, bool *kept)
 	res = vis_compute(principal, NULL, snap, cached_tenant, &use);
 	UnregisterSnapshot(snap);
 	fresh = vis_record_stop(&rec);
+	/* a fact read from other nodes (vis_citus_players): for this statement */
+	if (rec.statement_only)
+		keep = false;
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	MemoryContextSwitchTo(old);

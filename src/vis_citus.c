@@ -12,7 +12,16 @@
  *	  scans (vis_load.c), never through Citus's planner, so on every node
  *	  it reads the placements that node holds: the reference tables' one
  *	  shard, and the local shards of lms.progress.  Nothing ever runs a
- *	  distributed query from a query on a shard.
+ *	  distributed query from a query on a shard of lms.progress.
+ *
+ *	  One fact is not on the coordinator: who played a session, which only
+ *	  lms.progress tells.  A worker knows it for the learners whose progress
+ *	  it holds, and a row of theirs is all it answers for; the coordinator
+ *	  answers lms.users, lms.group_members, the engine's functions and
+ *	  explain_visibility itself, so it asks the workers
+ *	  (vis_citus_players), and keeps the answer for the statement only: the
+ *	  workers' triggers report a change of lms.progress to their own
+ *	  backends, never to the coordinator's.
  *
  *	  The shards are found in Citus's metadata (pg_dist_partition,
  *	  pg_dist_shard, pg_dist_placement, pg_dist_local_group), read with
@@ -30,15 +39,20 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/parallel.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace_d.h"
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "fmgr.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "vis_store.h"
 
@@ -47,6 +61,9 @@ typedef struct CitusRel
 	Oid			relid;			/* the relation the extension created */
 	VisParts	parts;
 } CitusRel;
+
+/* a query of vis_citus_players is running: vis_citus_check_statement lets it through */
+bool		vis_citus_reading = false;
 
 /* the relations looked up since the last invalidation */
 static CitusRel *known = NULL;
@@ -291,6 +308,119 @@ vis_citus_parts(Oid relid, VisParts *parts)
 	known[nknown].parts = *parts;
 	nknown++;
 	return parts->method != 0;
+}
+
+/* rel_owner returns the owner of relid */
+static Oid
+rel_owner(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			owner = rel->rd_rel->relowner;
+
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/*
+ * asks_workers tells whether this backend may run a distributed query on
+ * lms.progress (relid) now: the store is distributed, this node is the
+ * coordinator, the backend is a client's (not one Citus opened to run a
+ * task of another node's query) and not in a parallel operation.  Citus
+ * runs a distributed query from a query on a reference table's placement,
+ * which the coordinator's queries of lms.users are.
+ */
+static bool
+asks_workers(Oid relid)
+{
+	VisParts	parts;
+	const char *app = GetConfigOption("application_name", true, false);
+
+	if (IsInParallelMode() || !vis_citus_parts(relid, &parts) ||
+		parts.method == VIS_CITUS_REFERENCE)
+		return false;
+	/* Citus names the backends it opens "citus_internal gpid=...", "citus_rebalancer ..." */
+	if (app != NULL && strncmp(app, "citus_", 6) == 0)
+		return false;
+	return local_group() == 0;
+}
+
+/*
+ * vis_citus_players calls found for each user with progress on content
+ * (its content_id or its session_id), read through Citus from every node
+ * that holds lms.progress, when this node is the coordinator of a cluster
+ * lms.progress is distributed over (asks_workers); false when it is not,
+ * and the caller reads this node's own rows.  The query runs as the owner
+ * of lms.progress, a superuser, which row-level security does not filter
+ * on any node; the builds under way are told that what they build holds
+ * for the statement only (vis_record_statement_only).
+ */
+bool
+vis_citus_players(int64 content, void (*found) (void *arg, int64 user), void *arg)
+{
+	Oid			nsp = get_namespace_oid("lms", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("progress", nsp) : InvalidOid;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(content)};
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			save_user;
+	int			save_sec;
+	int64	   *users = NULL;
+	uint64		n = 0;
+	uint64		i;
+	bool		pushed = false;
+	int			nest;
+
+	if (!OidIsValid(relid) || !asks_workers(relid))
+		return false;
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(rel_owner(relid), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	vis_citus_reading = true;
+	PG_TRY();
+	{
+		/*
+		 * Citus refuses a distributed query within a query it may push to
+		 * another node; this one runs on the coordinator, read-only, in a
+		 * client's backend (asks_workers).
+		 */
+		nest = NewGUCNestLevel();
+		if (GetConfigOption("citus.allow_nested_distributed_execution", true, false) != NULL)
+			(void) set_config_option("citus.allow_nested_distributed_execution", "on",
+									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT DISTINCT user_id FROM lms.progress "
+								  "WHERE content_id = $1 OR session_id = $1",
+								  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read who played content " INT64_FORMAT, content);
+		n = SPI_processed;
+		users = MemoryContextAlloc(caller, Max(n, 1) * sizeof(int64));
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			users[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+		AtEOXact_GUC(true, nest);
+	}
+	PG_FINALLY();
+	{
+		vis_citus_reading = false;
+		if (pushed)
+			PopActiveSnapshot();
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	vis_record_statement_only();
+	for (i = 0; i < n; i++)
+		found(arg, users[i]);
+	pfree(users);
+	return true;
 }
 
 /*

@@ -150,7 +150,8 @@ vis_citus_check_statement(PlannedStmt *stmt)
 	bool		distributed;
 	Oid			role = GetUserId();
 
-	if (!vis_citus_loaded() || stmt == NULL)
+	/* the engine's own query (vis_citus_players) does not depend on the principal */
+	if (!vis_citus_loaded() || stmt == NULL || vis_citus_reading)
 		return;
 	distributed = runs_on_workers(stmt->planTree);
 	foreach(lc, stmt->subplans)

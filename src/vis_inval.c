@@ -150,6 +150,7 @@ vis_record_start(VisRecorder *rec, MemoryContext cxt)
 	rec->keys = keyset_create(cxt, 16, NULL);
 	rec->nreceived = 0;
 	rec->flushed = false;
+	rec->statement_only = false;
 
 	/*
 	 * A recorder started within a build reads from the build's snapshot,
@@ -183,6 +184,20 @@ vis_record_stop(VisRecorder *rec)
 		if (keyset_lookup(rec->keys, rec->received[i]) != NULL)
 			return false;
 	return true;
+}
+
+/*
+ * vis_record_statement_only tells the builds under way that they read a
+ * fact no trigger of this node reports (vis_citus_players): what they
+ * build holds for the statement only.
+ */
+void
+vis_record_statement_only(void)
+{
+	VisRecorder *r;
+
+	for (r = recorders; r != NULL; r = r->outer)
+		r->statement_only = true;
 }
 
 /*

@@ -478,12 +478,26 @@ users_registered(VisBuild *b, const VisSource *src)
 			 b->snap, object_user_row, &os);
 }
 
-/* instructor of session s: users with progress on s or played in s */
+static void
+played_user(void *arg, int64 user)
+{
+	ObjectScan *os = (ObjectScan *) arg;
+
+	add_user(os->b, user, os->via, os->object);
+}
+
+/*
+ * instructor of session s: users with progress on s or played in s; on a
+ * Citus coordinator, read from the nodes that hold lms.progress
+ */
 static void
 users_played(VisBuild *b, const VisSource *src)
 {
 	static const char *const cols[] = {"user_id"};
 	ObjectScan	os = {b, src->object, VIA_PLAYED};
+
+	if (vis_citus_players(src->object, played_user, &os))
+		return;
 
 	vis_scan("progress", "progress_content_idx", src->object, 1, cols,
 			 b->snap, object_user_row, &os);

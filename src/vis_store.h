@@ -70,6 +70,7 @@ typedef struct VisRecorder
 	int			nreceived;
 	VisKey		received[64];
 	bool		flushed;		/* a flush, or more keys than received[] holds */
+	bool		statement_only; /* read facts no key reports: keep for the statement */
 	struct VisRecorder *outer;
 } VisRecorder;
 
@@ -80,6 +81,7 @@ extern bool vis_record_active(void);
 extern void vis_record_add(VisKey key);
 extern void vis_record_own(VisRecorder *rec, VisKey key);
 extern void vis_record_scan(Oid relid, AttrNumber attnum, int64 value);
+extern void vis_record_statement_only(void);
 extern void vis_record_copy(keyset_hash *keys);
 extern void vis_record_received(VisKey key);
 extern bool vis_inval_send(VisKey key);
@@ -128,6 +130,9 @@ typedef struct VisParts
 extern bool vis_citus_loaded(void);
 extern bool vis_citus_parts(Oid relid, VisParts *parts);
 extern void vis_citus_forget(Oid relid);
+extern bool vis_citus_players(int64 content, void (*found) (void *arg, int64 user), void *arg);
+
+extern PGDLLIMPORT bool vis_citus_reading;
 extern const char *vis_store_relname(Relation rel);
 
 /* ---------------------------------------------------------------------
