@@ -7,7 +7,10 @@
 # medians of TURNS pairs in turns; and the cluster's tps over the single
 # node's for each.  Then the cost of a principal's first query: on the
 # cluster every worker builds the principal's entry from its own copy of the
-# reference tables, in parallel with the others.
+# reference tables, in parallel with the others.  An instructor of two
+# path sessions (about 500 learners played each) reads lms.users, which the
+# coordinator answers after asking the workers who played its sessions, once
+# per statement, and lms.progress, which the workers answer.
 #   bash bench/citus.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +30,16 @@ load() {	# the tenant and the logins, into the database bench of PGHOST/PGPORT
 	psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -d bench <<'SQL'
 CREATE ROLE b_admin LOGIN;  SELECT lms.bind_role('b_admin', 10000001);
 CREATE ROLE b_gadmin LOGIN; SELECT lms.bind_role('b_gadmin', 10000002);
+INSERT INTO lms.users (user_id, tenant_id, first_name) VALUES (10000006, 1, 'Instructor');
+INSERT INTO lms.session_instructors VALUES (1701, 10000006), (1702, 10000006);
+CREATE ROLE b_instr LOGIN;  SELECT lms.bind_role('b_instr', 10000006);
 SQL
 }
 cat >"$WORK/admin.sql" <<'SQL'
 SELECT count(*) FROM lms.progress;
+SQL
+cat >"$WORK/users.sql" <<'SQL'
+SELECT count(*) FROM lms.users;
 SQL
 cat >"$WORK/point.sql" <<SQL
 \\set u random(1, $USERS)
@@ -64,6 +73,9 @@ psql -X -q -c "CHECKPOINT" -c "VACUUM ANALYZE"
 echo "progress rows: $(psql -X -At -c 'SELECT count(*) FROM lms.progress')"
 read -r s_admin_none s_admin_rls < <(pair b_admin admin)
 read -r s_point_none s_point_rls < <(pair b_gadmin point)
+read -r s_iusers_none s_iusers_rls < <(pair b_instr users)
+read -r s_iprog_none s_iprog_rls < <(pair b_instr admin)
+s_instr_seen=$(psql -X -At -U b_instr -d bench -c 'SELECT count(*) FROM lms.users')
 s_first_admin=$(first b_admin)
 s_first_gadmin=$(first b_gadmin)
 stop_cluster "$WORK/pg"
@@ -78,6 +90,9 @@ dist_end=$(date +%s.%N)
 for n in 0 1 2; do psql -X -q -h "$WORK/n$n" -p $((CPORT + n)) -d bench -c "CHECKPOINT" -c "VACUUM ANALYZE"; done
 read -r c_admin_none c_admin_rls < <(pair b_admin admin)
 read -r c_point_none c_point_rls < <(pair b_gadmin point)
+read -r c_iusers_none c_iusers_rls < <(pair b_instr users)
+read -r c_iprog_none c_iprog_rls < <(pair b_instr admin)
+c_instr_seen=$(psql -X -At -U b_instr -d bench -c 'SELECT count(*) FROM lms.users')
 # Citus keeps one connection per worker between transactions by default; the
 # others, and their backends' caches, go at the end of each transaction
 export PGOPTIONS="-c citus.max_cached_conns_per_worker=32"
@@ -101,6 +116,12 @@ printf '| platform admin, count(*) | %.1f / %.1f | %s | %.1f / %.1f | %s | %s |\
 	"$c_admin_none" "$c_admin_rls" "$(r "$c_admin_rls" "$c_admin_none")" "$(r "$c_admin_rls" "$s_admin_rls")"
 printf '| group admin, point query | %.0f / %.0f | %s | %.0f / %.0f | %s | %s |\n' "$s_point_none" "$s_point_rls" "$(r "$s_point_rls" "$s_point_none")" \
 	"$c_point_none" "$c_point_rls" "$(r "$c_point_rls" "$c_point_none")" "$(r "$c_point_rls" "$s_point_rls")"
+printf '| instructor of 2 sessions, count(*) of lms.users (%s learners on one node, %s on the cluster) | %.0f / %.0f | %s | %.0f / %.0f | %s | %s |\n' \
+	"$s_instr_seen" "$c_instr_seen" "$s_iusers_none" "$s_iusers_rls" "$(r "$s_iusers_rls" "$s_iusers_none")" \
+	"$c_iusers_none" "$c_iusers_rls" "$(r "$c_iusers_rls" "$c_iusers_none")" "$(r "$c_iusers_rls" "$s_iusers_rls")"
+printf '| instructor of 2 sessions, count(*) of lms.progress | %.1f / %.1f | %s | %.1f / %.1f | %s | %s |\n' \
+	"$s_iprog_none" "$s_iprog_rls" "$(r "$s_iprog_rls" "$s_iprog_none")" \
+	"$c_iprog_none" "$c_iprog_rls" "$(r "$c_iprog_rls" "$c_iprog_none")" "$(r "$c_iprog_rls" "$s_iprog_rls")"
 printf '| platform admin, count(*), worker connections kept (max_cached_conns_per_worker = 32) | | | %.1f / %.1f | %s | %s |\n' \
 	"$k_admin_none" "$k_admin_rls" "$(r "$k_admin_rls" "$k_admin_none")" "$(r "$k_admin_rls" "$s_admin_rls")"
 printf '| group admin, point query, worker connections kept | | | %.0f / %.0f | %s | %s |\n' \
