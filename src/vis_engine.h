@@ -59,7 +59,6 @@ typedef struct VisContent
 	VisKind		kind;
 	int64		parent;			/* 0 = none */
 	int64		owner;			/* 0 = none */
-	int64		author;			/* 0 = none */
 	char	   *title;
 	VisIdArray	children;		/* sessions of a path, slots of a classroom */
 } VisContent;
@@ -71,24 +70,9 @@ typedef struct VisContent
 #define SH_DECLARE
 #include "lib/simplehash.h"
 
-/* a user's list of ids: the content a user is the main author of */
-typedef struct VisIdList
-{
-	int64		id;
-	char		status;
-	VisIdArray	ids;
-} VisIdList;
-
-#define SH_PREFIX idlistmap
-#define SH_ELEMENT_TYPE VisIdList
-#define SH_KEY_TYPE int64
-#define SH_SCOPE extern
-#define SH_DECLARE
-#include "lib/simplehash.h"
-
 /*
  * One tenant's structure: what every principal of the tenant reads (the
- * group and content trees, who owns and who authored what).  The cache
+ * group and content trees, and who owns what).  The cache
  * keeps it for the principals it builds; explain_visibility loads its own,
  * with labels.
  */
@@ -98,7 +82,6 @@ typedef struct VisTenant
 	bool		extended;
 	groupmap_hash *groups;
 	contentmap_hash *content;
-	idlistmap_hash *authored;	/* main author -> content */
 	MemoryContext cxt;			/* where the structure and its members live */
 	struct memberlist_hash *members;	/* vis_members.c, read on demand */
 	keyset_hash *member_keys;	/* the facts the member lists read */

@@ -42,16 +42,6 @@
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-#define SH_PREFIX idlistmap
-#define SH_ELEMENT_TYPE VisIdList
-#define SH_KEY_TYPE int64
-#define SH_KEY id
-#define SH_HASH_KEY(tb, key) vis_hash64(key)
-#define SH_EQUAL(tb, a, b) ((a) == (b))
-#define SH_SCOPE extern
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
 const char *const vis_kind_names[] = {
 	"unknown", "path", "path_session", "course", "classroom", "classroom_slot"
 };
@@ -102,17 +92,15 @@ load_content_row(void *arg, Datum *values, bool *nulls)
 	c->kind = vis_kind_from_text(kind);
 	c->parent = nulls[2] ? 0 : DatumGetInt64(values[2]);
 	c->owner = nulls[3] ? 0 : DatumGetInt64(values[3]);
-	c->author = nulls[4] ? 0 : DatumGetInt64(values[4]);
-	c->title = !tl->labels ? NULL : nulls[5] ? pstrdup("") : TextDatumGetCString(values[5]);
+	c->title = !tl->labels ? NULL : nulls[4] ? pstrdup("") : TextDatumGetCString(values[4]);
 	memset(&c->children, 0, sizeof(VisIdArray));
 	pfree(kind);
 }
 
 /*
  * vis_tenant_load reads one tenant's setting, groups and content into the
- * current memory context, links both trees and lists what each group owns
- * and each user authored, so that a principal's rules read only what they
- * reach.  Nodes whose parent or owner is in another tenant are treated as
+ * current memory context, links both trees and lists what each group owns,
+ * so that a principal's rules read only what they reach.  Nodes whose parent or owner is in another tenant are treated as
  * having none: nothing crosses tenants.  Labels (names and titles) are
  * for explain_visibility's sentences only.  The groups' members are read
  * later, as rules need them (vis_members.c), into the same context.
@@ -123,7 +111,7 @@ vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels)
 	static const char *const tenant_cols[] = {"extended_visibility"};
 	static const char *const group_cols[] = {"group_id", "parent_group_id", "name"};
 	static const char *const content_cols[] = {"content_id", "kind", "parent_content_id",
-	"owner_group_id", "main_author_id", "title"};
+	"owner_group_id", "title"};
 	VisTenant  *t = palloc0(sizeof(VisTenant));
 	TenantLoad	tl = {t, labels};
 	Datum		values[1];
@@ -143,9 +131,8 @@ vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels)
 	vis_scan("groups", "groups_tenant_idx", tenant_id, 3, group_cols, snap,
 			 load_group_row, &tl);
 	t->content = contentmap_create(CurrentMemoryContext, 64, NULL);
-	vis_scan("content", "content_tenant_idx", tenant_id, 6, content_cols, snap,
+	vis_scan("content", "content_tenant_idx", tenant_id, 5, content_cols, snap,
 			 load_content_row, &tl);
-	t->authored = idlistmap_create(CurrentMemoryContext, 16, NULL);
 
 	/* link children only once all inserts are done: entries move on growth */
 	groupmap_start_iterate(t->groups, &gi);
@@ -174,15 +161,6 @@ vis_tenant_load(int64 tenant_id, Snapshot snap, bool labels)
 				c->owner = 0;
 			else
 				vis_idarray_push(&owner->owned, c->id);
-		}
-		if (c->author != 0)
-		{
-			bool		found;
-			VisIdList  *l = idlistmap_insert(t->authored, c->author, &found);
-
-			if (!found)
-				memset(&l->ids, 0, sizeof(VisIdArray));
-			vis_idarray_push(&l->ids, c->id);
 		}
 		if (c->parent == 0)
 			continue;

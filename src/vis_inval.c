@@ -67,7 +67,7 @@ const VisStoreFacts vis_store_facts[] = {
 	{"tenant_roles", {"user_id"}},
 	{"group_roles", {"user_id"}},
 	{"managers", {"manager_id"}},
-	{"content", {"tenant_id"}},
+	{"content", {"tenant_id", "main_author_id"}},
 	{"content_coauthors", {"user_id"}},
 	{"catalog_entries", {"group_id"}},
 	{"group_enrollments", {"group_id"}},

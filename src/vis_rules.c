@@ -101,6 +101,7 @@ typedef struct VisRule
 	VisGroupScope groups;		/* 6: the rows of lms.groups it shows */
 	GroupContent of_groups;		/* with content = content_groups */
 	VisTeams	teams;			/* 9: the teams it may change */
+	VisKind		object_kind;	/* a relation held on content: its kind (none: any) */
 } VisRule;
 
 static const VisRule vis_rules[RULE_COUNT];
@@ -663,9 +664,9 @@ static const VisRule vis_rules[RULE_COUNT] = {
 	{RULE_MANAGER, "manager", SCOPE_RELATION, false,
 	users_managed, NULL, NULL, GROUPS_NONE},
 	{RULE_TRAINER, "trainer", SCOPE_RELATION, false,
-	users_registered, content_object, NULL, GROUPS_NONE},
+	users_registered, content_object, NULL, GROUPS_NONE, .object_kind = KIND_CLASSROOM_SLOT},
 	{RULE_INSTRUCTOR, "instructor", SCOPE_RELATION, false,
-	users_played, content_object, NULL, GROUPS_NONE},
+	users_played, content_object, NULL, GROUPS_NONE, .object_kind = KIND_PATH_SESSION},
 	{RULE_CONTRIBUTOR, "contributor", SCOPE_TENANT, false,
 	users_self, NULL, NULL, GROUPS_NONE},
 	{RULE_MAIN_AUTHOR, "main author", SCOPE_RELATION, false,
@@ -711,7 +712,6 @@ typedef struct SourceScan
 {
 	VisBuild   *b;
 	VisRuleId	rule;
-	VisKind		kind;			/* required kind of the object, or KIND_NONE */
 } SourceScan;
 
 static void
@@ -753,12 +753,9 @@ group_role_row(void *arg, Datum *values, bool *nulls)
 	char	   *role = TextDatumGetCString(values[1]);
 	int			i;
 
-	if (groupmap_lookup(ss->b->t->groups, g) != NULL)
-	{
-		for (i = 0; i < RULE_COUNT; i++)
-			if (vis_rules[i].scope == SCOPE_GROUP && strcmp(role, vis_rules[i].name) == 0)
-				add_source(ss->b, (VisRuleId) i, g);
-	}
+	for (i = 0; i < RULE_COUNT; i++)
+		if (vis_rules[i].scope == SCOPE_GROUP && strcmp(role, vis_rules[i].name) == 0)
+			add_source(ss->b, (VisRuleId) i, g);
 	pfree(role);
 }
 
@@ -766,11 +763,8 @@ static void
 content_source_row(void *arg, Datum *values, bool *nulls)
 {
 	SourceScan *ss = (SourceScan *) arg;
-	int64		cid = DatumGetInt64(values[0]);
-	VisContent *c = contentmap_lookup(ss->b->t->content, cid);
 
-	if (c != NULL && (ss->kind == KIND_NONE || c->kind == ss->kind))
-		add_source(ss->b, ss->rule, cid);
+	add_source(ss->b, ss->rule, DatumGetInt64(values[0]));
 }
 
 static void
@@ -791,7 +785,12 @@ source_cmp(const ListCell *a, const ListCell *b)
 	return 0;
 }
 
-/* collect_sources lists every role and relation the principal holds */
+/*
+ * collect_sources lists every role and relation the principal holds, from
+ * the store alone: whether their objects are of the principal's tenant is
+ * checked once the tenant's structure is there (keep_tenant_sources), so
+ * that a principal with none loads no structure.
+ */
 static void
 collect_sources(VisBuild *b)
 {
@@ -802,9 +801,7 @@ collect_sources(VisBuild *b)
 	static const char *const slot_cols[] = {"slot_id"};
 	static const char *const content_cols[] = {"content_id"};
 	int64		p = b->r->principal;
-	SourceScan	ss = {b, RULE_COUNT, KIND_NONE};
-	VisIdList  *authored;
-	int			i;
+	SourceScan	ss = {b, RULE_COUNT};
 	MemoryContext old = MemoryContextSwitchTo(b->rescxt);
 
 	vis_scan("tenant_roles", "tenant_roles_pkey", p, 1, role_cols, b->snap, tenant_role_row, &ss);
@@ -815,23 +812,52 @@ collect_sources(VisBuild *b)
 		add_source(b, RULE_MANAGER, 0);
 
 	ss.rule = RULE_TRAINER;
-	ss.kind = KIND_CLASSROOM_SLOT;
 	vis_scan("slot_trainers", "slot_trainers_user_idx", p, 1, slot_cols, b->snap,
 			 content_source_row, &ss);
 	ss.rule = RULE_INSTRUCTOR;
-	ss.kind = KIND_PATH_SESSION;
 	vis_scan("session_instructors", "session_instructors_user_idx", p, 1, session_cols, b->snap,
 			 content_source_row, &ss);
-	authored = idlistmap_lookup(b->t->authored, p);
-	for (i = 0; authored != NULL && i < authored->ids.n; i++)
-		add_source(b, RULE_MAIN_AUTHOR, authored->ids.ids[i]);
+	ss.rule = RULE_MAIN_AUTHOR;
+	vis_scan("content", "content_author_idx", p, 1, content_cols, b->snap,
+			 content_source_row, &ss);
 	ss.rule = RULE_COAUTHOR;
-	ss.kind = KIND_NONE;
 	vis_scan("content_coauthors", "content_coauthors_user_idx", p, 1, content_cols, b->snap,
 			 content_source_row, &ss);
 
 	list_sort(b->r->sources, source_cmp);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * keep_tenant_sources drops the roles held on groups, and the relations
+ * held on content, of another tenant or of another kind of content than
+ * the rule's: the store's triggers refuse them, but rows loaded with
+ * triggers off must not open a door.
+ */
+static void
+keep_tenant_sources(VisBuild *b)
+{
+	List	   *kept = NIL;
+	ListCell   *lc;
+
+	foreach(lc, b->r->sources)
+	{
+		VisSource  *src = lfirst(lc);
+		const VisRule *rule = &vis_rules[src->rule];
+		bool		keep = true;
+
+		if (rule->scope == SCOPE_GROUP)
+			keep = groupmap_lookup(b->t->groups, src->object) != NULL;
+		else if (rule->scope == SCOPE_RELATION && src->object != 0)
+		{
+			VisContent *c = contentmap_lookup(b->t->content, src->object);
+
+			keep = c != NULL && (rule->object_kind == KIND_NONE || c->kind == rule->object_kind);
+		}
+		if (keep)
+			kept = lappend(kept, src);
+	}
+	b->r->sources = kept;
 }
 
 /* ------------------------------------------------------------------------
@@ -1000,12 +1026,18 @@ vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 	b.rescxt = rescxt;
 	memset(&b.unchecked, 0, sizeof(VisIdArray));
 	memset(&b.bulk, 0, sizeof(VisIdArray));
-	if (get_tenant != NULL)
-		b.t = get_tenant(r->tenant_id, snap, arg);
-	else
-		b.t = vis_tenant_load(r->tenant_id, snap, witness != NULL);
-	r->tenant = b.t;
+	b.t = NULL;
 	collect_sources(&b);
+	/* a principal with no role and no relation sees nothing: no structure to load */
+	if (r->sources != NIL || witness != NULL)
+	{
+		if (get_tenant != NULL)
+			b.t = get_tenant(r->tenant_id, snap, arg);
+		else
+			b.t = vis_tenant_load(r->tenant_id, snap, witness != NULL);
+		keep_tenant_sources(&b);
+	}
+	r->tenant = b.t;
 
 	foreach(lc, r->sources)
 	{

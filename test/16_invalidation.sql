@@ -4,7 +4,7 @@
 -- kind of store change, one at a time, each followed by every principal's
 -- cached U(p) and C(p) against the plain-SQL implementation.
 BEGIN;
-SELECT plan(63);
+SELECT plan(66);
 \set QUIET 1
 \i sample/platform.sql
 \i bench/plain_rules.sql
@@ -145,7 +145,10 @@ CREATE TEMP TABLE principals AS SELECT user_id AS p, true AS checked FROM lms.us
 	AND (user_id < 9000 OR user_id IN (SELECT user_id FROM lms.group_roles UNION SELECT user_id FROM lms.tenant_roles
 		UNION SELECT manager_id FROM lms.managers UNION SELECT user_id FROM lms.session_instructors
 		UNION SELECT user_id FROM lms.slot_trainers UNION SELECT user_id FROM lms.content_coauthors
-		UNION SELECT main_author_id FROM lms.content));
+		UNION SELECT main_author_id FROM lms.content)
+		-- and those the changes below give a role or relation, 9015 and
+		-- 9016 from none: their first entries are built without the tenant
+		OR user_id BETWEEN 9010 AND 9025);
 -- under valgrind (pg_prove -S memcheck=1) every principal is still rebuilt
 -- after each change, and a sample compared with the plain-SQL rules (the
 -- plain side is nine tenths of the time, and none of it this extension's)
@@ -188,6 +191,7 @@ INSERT INTO changes (what, stmt) VALUES
 	('content moved to another owner', $q$UPDATE lms.content SET owner_group_id = 904 WHERE tenant_id = 9 AND content_id % 4 = 0$q$),
 	('content authored', $q$UPDATE lms.content SET main_author_id = 9012 WHERE content_id IN (90201, 90003)$q$),
 	('new content', $q$INSERT INTO lms.content VALUES (90500, 9, 'course', 'new course', NULL, 905, 9013)$q$),
+	('a learner made a main author', $q$UPDATE lms.content SET main_author_id = 9016 WHERE content_id = 90202$q$),
 	('a content kind changed', $q$UPDATE lms.content SET kind = 'classroom' WHERE content_id = 90240$q$),
 	('co-authors', $q$INSERT INTO lms.content_coauthors VALUES (90202, 9014), (90001, 9015) ON CONFLICT DO NOTHING$q$),
 	('catalog entries added', $q$INSERT INTO lms.catalog_entries SELECT 900 + i, 90200 + i FROM generate_series(1, 40, 4) i ON CONFLICT DO NOTHING$q$),
@@ -220,6 +224,15 @@ FROM pg_temp.apply_all() ORDER BY k;
 SELECT is(pg_temp.rebuilt_by(array_agg(p), 'UPDATE lms.progress SET score = 3, viewed_pct = 4'), 0::bigint,
 	'after a statistics-only write every entry comes from the cache')
 FROM principals;
+
+-- a principal with no role and no relation is built without its tenant's
+-- structure, from the store's keys alone: becoming a main author reaches it
+INSERT INTO lms.users (user_id, tenant_id) VALUES (9990, 9);
+SELECT is((SELECT count(*) FROM lms.accessible_content(9990)), 0::bigint,
+	'a learner with no role or relation sees no content');
+UPDATE lms.content SET main_author_id = 9990 WHERE content_id = 90203;
+SELECT is((SELECT count(*) FROM lms.accessible_content(9990) WHERE content_id = 90203), 1::bigint,
+	'made the main author of a course, it sees the course from the next statement');
 
 SELECT * FROM finish();
 ROLLBACK;
