@@ -762,6 +762,8 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 		any_xact_local = true;
 	dlist_push_head(&lru, &e->lru);
 	slot = pslot_insert(pmap, principal, &found);
+	if (found && slot->entry == NULL)
+		nshared_refs--;			/* where a shared entry was: now an entry */
 	slot->entry = e;
 	slot->shared = e->shref;
 	nentries++;
