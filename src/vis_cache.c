@@ -34,6 +34,10 @@
  *	  between transactions holds nothing of the shared entries but where
  *	  each was (its slot in the principal map): the next transaction pins
  *	  it there again if the slot still holds it, live, and wraps it anew.
+ *	  A wrapper that holds what a statement derived from the entry (the
+ *	  runs of ids the range scan reads, the id arrays), which costs about
+ *	  what the entry's ids number to derive again, stays, unpinned, and is
+ *	  checked the same way when next used.
  *
  * IDENTIFICATION
  *	  src/vis_cache.c
@@ -73,7 +77,8 @@ typedef struct VisCacheEntry
 	bool		share_tried;	/* share is what vis_share_create gave */
 	/* an entry of the server's shared cache (vis_shcache.c), read in place */
 	VisShRef	shref;			/* slot -1: a private entry */
-	const char *blob;			/* pinned until the transaction ends */
+	bool		pinned;			/* pinned in this transaction: blob is valid */
+	const char *blob;
 } VisCacheEntry;
 
 typedef struct VisPrincipalSlot
@@ -204,7 +209,8 @@ key_changed(VisKey key)
 
 		if (!e->live)
 			continue;
-		if (e->shref.slot >= 0 ? vis_share_reads(e->blob, key)
+		/* a shared entry not pinned is checked when next pinned */
+		if (e->shref.slot >= 0 ? e->pinned && vis_share_reads(e->blob, key)
 			: keyset_lookup(e->keys, key) != NULL)
 		{
 			mark_stale(e);
@@ -304,39 +310,37 @@ drop_entries(bool xact_local)
 static MemoryContext shared_entries(void);
 static void forget_shared_refs(void);
 static void free_entry(VisCacheEntry *e);
+static void release_entry(VisCacheEntry *e, bool keep_place);
 
 /*
  * unpin_entries releases the shared entries pinned in this transaction,
- * and their wrappers: they may be freed from now on.  Each live one leaves
- * where it was in its principal's slot, for the next transaction to pin
- * it again (vis_cache_get).
+ * and the wrappers that hold nothing derived from them: they may be freed
+ * from now on.  Each such live one leaves where it was in its principal's
+ * slot, for the next transaction to pin it again (vis_cache_get).
  */
 static void
 unpin_entries(void)
 {
 	dlist_mutable_iter it;
+	bool		kept = false;
 
 	dlist_foreach_modify(it, &lru)
 	{
 		VisCacheEntry *e = dlist_container(VisCacheEntry, lru, it.cur);
-		VisPrincipalSlot *slot;
 
 		if (e->shref.slot < 0)
 			continue;
-		if (!e->live)
+		e->pinned = false;
+		if (e->live && vis_share_result_derived(e->res))
 		{
-			free_entry(e);
+			kept = true;
 			continue;
 		}
-		entry_bytes -= Min(entry_bytes, e->bytes);
-		dlist_delete(&e->lru);
-		nentries--;
-		slot = pslot_lookup(pmap, e->principal);
-		slot->entry = NULL;
-		nshared_refs++;
+		release_entry(e, e->live);
 	}
-	/* the wrappers, at once */
-	MemoryContextReset(shared_entries());
+	/* the wrappers at once, when none stays */
+	if (!kept)
+		MemoryContextReset(shared_entries());
 	vis_cache_epoch++;
 	last_hit = NULL;
 	any_pinned = false;
@@ -424,8 +428,12 @@ vis_cache_context(void)
 	return VisCacheContext;
 }
 
+/*
+ * release_entry frees an entry; with keep_place, its principal's slot
+ * keeps where its shared entry is, for the next transaction.
+ */
 static void
-free_entry(VisCacheEntry *e)
+release_entry(VisCacheEntry *e, bool keep_place)
 {
 	vis_cache_epoch++;
 	vis_share_drop(e->share, e->principal);
@@ -434,7 +442,13 @@ free_entry(VisCacheEntry *e)
 	else
 		entry_bytes -= Min(entry_bytes, e->bytes);
 	dlist_delete(&e->lru);
-	pslot_delete(pmap, e->principal);
+	if (keep_place)
+	{
+		pslot_lookup(pmap, e->principal)->entry = NULL;
+		nshared_refs++;
+	}
+	else
+		pslot_delete(pmap, e->principal);
 	if (e->cxt != NULL)
 		MemoryContextDelete(e->cxt);
 	else
@@ -443,6 +457,12 @@ free_entry(VisCacheEntry *e)
 		last_hit = NULL;
 	pfree(e);
 	nentries--;
+}
+
+static void
+free_entry(VisCacheEntry *e)
+{
+	release_entry(e, false);
 }
 
 /* forget_shared_refs drops the slots that only say where a shared entry was */
@@ -753,6 +773,7 @@ add_entry(int64 principal, MemoryContext cxt, VisResult *res, keyset_hash *keys,
 	if (shref != NULL)
 	{
 		e->shref = *shref;
+		e->pinned = true;
 		e->blob = blob;
 		e->xact_local = false;
 		any_pinned = true;
@@ -849,6 +870,24 @@ vis_cache_get(int64 principal, bool *kept)
 	if (entry_bytes + tenant_bytes() > memory_limit() || nentries > vis_cache_max_principals)
 		make_room(0);
 	e = lookup(principal);
+	if (e != NULL && e->shref.slot >= 0 && !e->pinned)
+	{
+		/* a wrapper kept from an earlier transaction: still its slot's entry? */
+		const char *blob = vis_shcache_usable() ? vis_shcache_repin(&e->shref) : NULL;
+
+		if (blob == e->blob)
+		{
+			e->pinned = true;
+			any_pinned = true;
+		}
+		else
+		{
+			/* a pin of another address would be an error: its result points there */
+			Assert(blob == NULL);
+			free_entry(e);
+			e = NULL;
+		}
+	}
 	if (e == NULL && vis_shcache_usable())
 	{
 		/* a shared entry read in an earlier transaction: still the one? */

@@ -43,6 +43,7 @@ extern char *vis_share_flatten(VisResult *r, keyset_hash *keys, Size *len);
 extern bool vis_share_reads(const char *blob, VisKey key);
 extern VisResult *vis_share_result(const char *blob, MemoryContext cxt);
 extern void vis_share_result_free(VisResult *r);
+extern bool vis_share_result_derived(const VisResult *r);
 extern Size vis_share_result_bytes(VisResult *r);
 
 /* ---------------------------------------------------------------------

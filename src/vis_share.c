@@ -577,6 +577,18 @@ result_pieces(VisResult *r, bool release)
 	return n + piece(r, release);
 }
 
+/*
+ * vis_share_result_derived tells whether a result of vis_share_result
+ * holds what was derived from it on demand (see VisResult): the runs the
+ * range scan reads, the id arrays.
+ */
+bool
+vis_share_result_derived(const VisResult *r)
+{
+	return r->ranges[0] != NULL || r->ranges[1] != NULL ||
+		r->user_array != (Datum) 0 || r->content_array != (Datum) 0;
+}
+
 /* vis_share_result_free frees a result of vis_share_result */
 void
 vis_share_result_free(VisResult *r)

@@ -111,6 +111,20 @@ is($node->safe_psql('postgres', sprintf($engine, $ga)), plain($ga), 'and by a ne
 $node->safe_psql('postgres', "DELETE FROM lms.group_members WHERE group_id = $gg AND user_id = $outsider");
 is($reader->query_safe("SELECT $outsider IN (SELECT lms.visible_users($ga))"), 'f', 'removed: hidden again');
 
+# a wrapper that holds what a statement derived from the entry (here the
+# id array of visible_user_ids) stays between transactions, and is checked
+# again when next used: a change committed meanwhile is seen
+my $arrays = $node->background_psql('postgres');
+my $has = "SELECT $outsider = ANY (lms.visible_user_ids($ga))";
+is($arrays->query_safe($has), 'f', 'the id array: hidden');
+is($arrays->query_safe('SELECT principals_cached FROM lms.cache_stats()'), '1',
+	'its wrapper stays between transactions');
+$node->safe_psql('postgres', "INSERT INTO lms.group_members VALUES ($gg, $outsider)");
+is($arrays->query_safe($has), 't', 'a membership committed meanwhile: seen by its next transaction');
+$node->safe_psql('postgres', "DELETE FROM lms.group_members WHERE group_id = $gg AND user_id = $outsider");
+is($arrays->query_safe($has), 'f', 'removed: hidden again');
+$arrays->quit;
+
 # the changing transaction sees its change from its next statement, and
 # what it read before commits nothing to the others
 $reader->query_safe('BEGIN');
