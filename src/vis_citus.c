@@ -359,8 +359,6 @@ vis_citus_players(int64 content, void (*found) (void *arg, int64 user), void *ar
 {
 	Oid			nsp = get_namespace_oid("lms", true);
 	Oid			relid = OidIsValid(nsp) ? get_relname_relid("progress", nsp) : InvalidOid;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(content)};
 	MemoryContext caller = CurrentMemoryContext;
 	Oid			save_user;
 	int			save_sec;
@@ -391,11 +389,15 @@ vis_citus_players(int64 content, void (*found) (void *arg, int64 user), void *ar
 		if (GetConfigOption("citus.allow_nested_distributed_execution", true, false) != NULL)
 			(void) set_config_option("citus.allow_nested_distributed_execution", "on",
 									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		/* the connection each worker already has, not one per shard */
+		if (GetConfigOption("citus.max_adaptive_executor_pool_size", true, false) != NULL)
+			(void) set_config_option("citus.max_adaptive_executor_pool_size", "1",
+									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args("SELECT DISTINCT user_id FROM lms.progress "
-								  "WHERE content_id = $1 OR session_id = $1",
-								  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		/* a constant, which each shard plans with its indexes */
+		if (SPI_execute(psprintf("SELECT DISTINCT user_id FROM lms.progress WHERE content_id = " INT64_FORMAT
+								 " OR session_id = " INT64_FORMAT, content, content), true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read who played content " INT64_FORMAT, content);
 		n = SPI_processed;
 		users = MemoryContextAlloc(caller, Max(n, 1) * sizeof(int64));
