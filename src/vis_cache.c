@@ -46,6 +46,8 @@
  */
 #include "postgres.h"
 
+#include "pg_compat.h"
+
 #include "access/parallel.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
@@ -54,6 +56,7 @@
 #include "portability/instr_time.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
@@ -68,6 +71,9 @@ typedef struct VisCacheEntry
 	bool		live;			/* false: stale, free on next use */
 	bool		xact_local;		/* built from a transaction snapshot */
 	bool		statement_only; /* built in parallel mode: see vis_build_snapshot */
+	TimestampTz statement;		/* nonzero: read facts of other nodes, valid in
+								 * the statement that started then only */
+	LocalTransactionId statement_lxid;	/* of that statement's transaction */
 	dlist_node	lru;			/* most recently used first */
 	Size		bytes;
 	MemoryContext cxt;			/* the result and its keys; NULL: a shared entry's */
@@ -834,6 +840,19 @@ shared_entry(int64 principal, const VisShRef *ref, const char *blob, bool *kept)
 }
 
 /*
+ * this_statement tells whether an entry may serve the running statement:
+ * one that read facts of other nodes serves the statement it was built in
+ * only, since no key tells this node of their changes.
+ */
+static bool
+this_statement(const VisCacheEntry *e)
+{
+	return e->statement == 0 ||
+		(e->statement == GetCurrentStatementStartTimestamp() &&
+		 e->statement_lxid == MyProcLocalTransactionId);
+}
+
+/*
  * vis_cache_get returns U(p) and C(p) of a principal, from the cache or
  * freshly computed.  The result stays valid until the next call.  kept
  * (unless NULL) tells whether the cache keeps it: a result born stale is
@@ -859,7 +878,8 @@ vis_cache_get(int64 principal, bool *kept)
 		*kept = true;
 	if (any_statement_only && !IsInParallelMode())
 		vis_cache_statement_start();
-	if (last_hit && last_hit->principal == principal && last_hit->live)
+	if (last_hit && last_hit->principal == principal && last_hit->live &&
+		this_statement(last_hit))
 	{
 		stat_hits++;
 		return last_hit->res;
@@ -870,6 +890,11 @@ vis_cache_get(int64 principal, bool *kept)
 	if (entry_bytes + tenant_bytes() > memory_limit() || nentries > vis_cache_max_principals)
 		make_room(0);
 	e = lookup(principal);
+	if (e != NULL && !this_statement(e))
+	{
+		free_entry(e);
+		e = NULL;
+	}
 	if (e != NULL && e->shref.slot >= 0 && !e->pinned)
 	{
 		/* a wrapper kept from an earlier transaction: still its slot's entry? */
@@ -945,9 +970,6 @@ vis_cache_get(int64 principal, bool *kept)
 	res = vis_compute(principal, NULL, snap, cached_tenant, &use);
 	UnregisterSnapshot(snap);
 	fresh = vis_record_stop(&rec);
-	/* a fact read from other nodes (vis_citus_players): for this statement */
-	if (rec.statement_only)
-		keep = false;
 	INSTR_TIME_SET_CURRENT(duration);
 	INSTR_TIME_SUBTRACT(duration, start);
 	MemoryContextSwitchTo(old);
@@ -960,7 +982,7 @@ vis_cache_get(int64 principal, bool *kept)
 	 * rebuild than a shared one costs to find, publish and wrap, and would
 	 * crowd the shared slots out (bench/shared.sh).
 	 */
-	if (fresh && share && keep && OidIsValid(proxy_oid) &&
+	if (fresh && share && keep && !rec.statement_only && OidIsValid(proxy_oid) &&
 		res->nusers + res->ncontent >= (uint64) vis_shared_cache_min_ids)
 	{
 		VisShRef	ref;
@@ -993,7 +1015,13 @@ vis_cache_get(int64 principal, bool *kept)
 			*kept = false;
 		return res;
 	}
-	add_entry(principal, cxt, res, rec.keys, keep, NULL, NULL);
+	e = add_entry(principal, cxt, res, rec.keys, keep, NULL, NULL);
+	/* a fact read from other nodes (vis_citus_players): for this statement */
+	if (rec.statement_only)
+	{
+		e->statement = GetCurrentStatementStartTimestamp();
+		e->statement_lxid = MyProcLocalTransactionId;
+	}
 	return res;
 }
 
