@@ -386,6 +386,9 @@ vis_citus_players(int64 content, void (*found) (void *arg, int64 user), void *ar
 		 * client's backend (asks_workers).
 		 */
 		nest = NewGUCNestLevel();
+		/* as any code run as another role: operators of no caller's schema */
+		(void) set_config_option("search_path", "pg_catalog, pg_temp",
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 		if (GetConfigOption("citus.allow_nested_distributed_execution", true, false) != NULL)
 			(void) set_config_option("citus.allow_nested_distributed_execution", "on",
 									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);

@@ -260,6 +260,27 @@ cmp_ok(scalar(split /\n/, $instr_single), '>', 5, 'the instructors\' checks give
 is($c->safe_psql('lms_citus', $instructor_sql), $instr_single,
 	'visible_users, explain_visibility and who_can_see of the instructors on the coordinator: the single node\'s');
 
+# the coordinator asks the workers as the owner of lms.progress: an
+# operator of the caller's search_path is not what that query runs
+$c->safe_psql('lms_citus', q{
+SET citus.enable_ddl_propagation = off;
+CREATE SCHEMA trap;
+GRANT USAGE ON SCHEMA trap TO PUBLIC;
+CREATE FUNCTION trap.eq(bigint, bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END $$;
+CREATE FUNCTION trap.eq(bigint, integer) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'trap ran as %', current_user; END $$;
+CREATE OPERATOR trap.= (LEFTARG = bigint, RIGHTARG = bigint, FUNCTION = trap.eq);
+CREATE OPERATOR trap.= (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = trap.eq);
+});
+($ret, $out, $err) = $c->psql('lms_citus',
+	"SET ROLE c_instructor; SET search_path = trap, pg_catalog, lms; "
+	  . "SELECT string_agg(user_id::text, ' ' ORDER BY user_id) FROM lms.users");
+is($err, '', 'an instructor with an operator of its own first in its search_path: no trap runs');
+my ($instr_users_line) = grep { /^c_instructor users\|/ } @$single_after;
+is('c_instructor users|' . $out, $instr_users_line, 'and it sees what one node shows');
+$c->safe_psql('lms_citus', 'SET citus.enable_ddl_propagation = off; DROP SCHEMA trap CASCADE');
+
 # a worker answers queries itself, from its own shards
 my $gadmin_sum = 'SELECT count(*), sum(score) FROM lms.progress';
 is( $nodes[1]->safe_psql('lms_citus', $gadmin_sum, extra_params => [ '-U', 'c_gadmin' ]),
