@@ -50,7 +50,10 @@ sub count_as_admin
 }
 
 # wait_up(pid): the crash restart has ended backend pid (every backend
-# goes), and the server accepts connections again
+# goes), and the server accepts connections again.  Not poll_query_until:
+# it writes its query to psql's standard input, and a psql refused while
+# the server restarts may exit before reading it, which ends this script
+# with "Broken pipe".  The query goes on the command line instead.
 sub wait_up
 {
 	my ($pid) = @_;
@@ -59,7 +62,15 @@ sub wait_up
 		last unless kill 0, $pid;
 		select(undef, undef, undef, 0.1);
 	}
-	return $node->poll_query_until('postgres', 'SELECT true');
+	for (1 .. 10 * $PostgreSQL::Test::Utils::timeout_default)
+	{
+		my ($out, $err) = ('', '');
+		IPC::Run::run [ 'psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', 'SELECT true' ],
+		  '<', '/dev/null', '>', \$out, '2>', \$err;
+		return 1 if $out eq "t\n" && $err eq '';
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
 }
 
 # the first non-empty answer of a query within the default timeout
