@@ -99,7 +99,7 @@ nested() {
 	env "$@" LMS_ONE_MAJOR=1 bash scripts/test.sh >"$log" 2>&1
 	rc=$?
 	grep -E '^(ok|FAIL|skip) |^   \(' "$log"
-	[ $rc != 0 ] && grep -vE '^(ok|FAIL|skip) ' "$log" | tail -60 | sed 's/^/   | /'
+	[ $rc != 0 ] && grep -vE '^(ok|FAIL|skip) ' "$log" | tail -150 | sed 's/^/   | /'
 	while read -r line; do failures+=("${line#FAIL - }"); done < <(grep -E '^FAIL - ' "$log" | sed 's/ ([0-9]* passed.*//')
 	if read -r mp mf < <(sed -n 's/^tests: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log"); then
 		passed=$((passed + mp))
@@ -188,7 +188,14 @@ grep -E '^(ok|not ok|test |     )|tests? (passed|failed)|^#|^t/|^Files=|^Result'
 if [ $rc != 0 ]; then
 	[ -f "$WORK/tree/regression.diffs" ] && head -150 "$WORK/tree/regression.diffs"
 	[ -f "$WORK/tree/output_iso/regression.diffs" ] && head -150 "$WORK/tree/output_iso/regression.diffs"
-	for f in "$WORK"/tree/tmp_check/log/regress_log_*; do [ -f "$f" ] && grep -E 'not ok|error' "$f" | head -20; done
+	# a TAP test that failed: its failed checks, then the end of its log,
+	# where a test that died says why (prove's summary names it)
+	for t in $(sed -nE 's#^(t/[0-9a-z_]+)\.pl .*(Wstat|Failed|Dubious).*#\1#p' "$WORK/installcheck.log" | sort -u); do
+		f="$WORK/tree/tmp_check/log/regress_log_${t#t/}"
+		[ -f "$f" ] || continue
+		echo "   the end of $t.pl's log:"
+		{ grep -E 'not ok|Failed test' "$f" | head -10; tail -25 "$f"; } | sed 's/^/   | /'
+	done
 fi
 record "pg_regress + isolation + TAP (make installcheck)" $rc $(installcheck_counts "$WORK/installcheck.log")
 
