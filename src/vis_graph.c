@@ -252,9 +252,15 @@ read_tenant_users(VisTenant *t, Snapshot snap, VisTenantUsers *tu)
 	}
 	else
 	{
-		/* for this build only: freed with its memory */
+		/*
+		 * for this build only: freed with its memory; the next builds look
+		 * their users up one by one again until that costs another read in
+		 * full (not a read in full each: a transaction that wrote and then
+		 * builds many principals, as lms.preview() does)
+		 */
 		MemoryContextSetParent(cxt, old);
 		tu->known = bm;
+		t->users_probed = 0;
 	}
 	if (all.ids != NULL)
 		pfree(all.ids);
