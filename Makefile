@@ -25,6 +25,7 @@ OBJS = \
 	src/vis_rangescan.o \
 	src/vis_audit.o \
 	src/vis_token.o \
+	src/vis_preview.o \
 	src/vis_sql.o
 
 # the install script of the current version is made from lms_visibility.sql

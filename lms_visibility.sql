@@ -1371,6 +1371,19 @@ END
 $$;
 REVOKE ALL ON FUNCTION lms.who_can_see(bigint, bigint, bigint) FROM PUBLIC;
 
+-- lms.preview(change): what a change of the store would do before it is
+-- made (doc/accountability.md, "What a change will do").  The change runs
+-- as the caller in a subtransaction that is always rolled back; each
+-- principal of the tenants it touches whose U(p) or C(p) it would change
+-- comes with the users and content it would gain and lose.  For superusers
+-- and members of lms_writer (checked in C too).
+CREATE FUNCTION lms.preview(change text)
+	RETURNS TABLE (principal bigint, gained_users bigint[], lost_users bigint[],
+				   gained_content bigint[], lost_content bigint[])
+	AS 'MODULE_PATHNAME', 'lms_preview' LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION lms.preview(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lms.preview(text) TO lms_writer;
+
 -- lms.bindings: each bound or trusted role, for DBAs
 CREATE VIEW lms.bindings WITH (security_invoker = true) AS
 	SELECT coalesce(b.role, t.role) AS role, b.principal, b.personal_data, b.valid_until,

@@ -853,6 +853,29 @@ this_statement(const VisCacheEntry *e)
 }
 
 /*
+ * vis_cache_compute returns U(p) and C(p) computed now, from the latest
+ * snapshot, in the caller's memory context, and kept by no cache:
+ * lms.preview() asks about every user of a tenant, once in a state it
+ * rolls back.  The tenant's structure is the cached one, which the
+ * invalidations of rolled-back rows drop as for any aborted write.
+ */
+VisResult *
+vis_cache_compute(int64 principal)
+{
+	TenantUse	use;
+	Snapshot	snap;
+	bool		keep;
+	VisResult  *res;
+
+	AcceptInvalidationMessages();
+	snap = vis_build_snapshot(true, &keep);
+	use.cache_ok = keep && !IsolationUsesXactSnapshot();
+	res = vis_compute(principal, NULL, snap, cached_tenant, &use);
+	UnregisterSnapshot(snap);
+	return res;
+}
+
+/*
  * vis_cache_get returns U(p) and C(p) of a principal, from the cache or
  * freshly computed.  The result stays valid until the next call.  kept
  * (unless NULL) tells whether the cache keeps it: a result born stale is

@@ -20,6 +20,7 @@
  */
 extern void vis_cache_init(void);
 extern VisResult *vis_cache_get(int64 principal, bool *kept);
+extern VisResult *vis_cache_compute(int64 principal);
 extern uint64 vis_cache_generation(void);
 extern MemoryContext vis_cache_context(void);
 extern int	vis_cache_max_principals;

@@ -264,6 +264,7 @@ typedef enum VisAccess
 
 extern VisResult *vis_compute(int64 principal, VisWitness *witness, Snapshot snap,
 							  VisTenantFn get_tenant, void *arg);
+extern void vis_holders_among(const int64 *ids, int n, Snapshot snap, VisIdSet *out);
 /* vis_result.c */
 extern void vis_result_finish(VisResult *r, const VisIdArray *bulk, MemoryContext cxt);
 extern char *vis_source_label(VisResult *r, const VisSource *src);
@@ -284,6 +285,7 @@ extern VisAccess vis_result_access(VisResult *r, int64 content_id);
 extern int64 *vis_result_open_ids(VisResult *r, uint64 *n);
 extern int64 *vis_result_user_ids(VisResult *r, int *n);
 extern int64 *vis_result_content_ids(VisResult *r, int *n);
+extern Datum vis_ids_array(const int64 *ids, int n, MemoryContext cxt);
 extern const int64 *vis_result_ranges(VisResult *r, VisSide side, int *n);
 
 /* explain_visibility (vis_explain.c): a list of VisExplainRow */

@@ -366,6 +366,43 @@ send_row_keys(Relation rel, HeapTuple tup, const VisStoreFacts *facts, bool upda
 	}
 }
 
+/*
+ * note_tenant tells lms.preview() the tenant of a row its change touched:
+ * the row's own tenant_id, or that of the user, group or content item it
+ * names first (as the row stands now, so also a row the change deletes).
+ */
+static void
+note_tenant(Relation rel, HeapTuple tup)
+{
+	static const char *const refs[][2] = {
+		{"tenant_id", "tenant"}, {"group_id", "group"}, {"content_id", "content"},
+		{"user_id", "user"}, {"manager_id", "user"}, {"session_id", "content"},
+		{"slot_id", "content"}, {"principal", "user"}
+	};
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	for (i = 0; i < lengthof(refs); i++)
+	{
+		int			attnum = SPI_fnumber(desc, refs[i][0]);
+		bool		isnull;
+		Datum		value;
+		RefRow		ref;
+
+		if (attnum <= 0)
+			continue;
+		value = heap_getattr(tup, attnum, desc, &isnull);
+		if (isnull)
+			continue;
+		ref = lookup_ref(refs[i][1], DatumGetInt64(value));
+		if (ref.found)
+		{
+			vis_preview_note_tenant(ref.tenant_id);
+			return;
+		}
+	}
+}
+
 PG_FUNCTION_INFO_V1(lms_invalidate_rows);
 
 /*
@@ -399,5 +436,11 @@ lms_invalidate_rows(PG_FUNCTION_ARGS)
 	}
 	else
 		send_row_keys(td->tg_relation, td->tg_trigtuple, facts, false);
+	if (vis_preview_running())
+	{
+		note_tenant(td->tg_relation, td->tg_trigtuple);
+		if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+			note_tenant(td->tg_relation, td->tg_newtuple);
+	}
 	return PointerGetDatum(NULL);
 }

@@ -15,7 +15,9 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "port/pg_bitutils.h"
+#include "utils/array.h"
 #include "utils/memutils.h"
 
 #include "vis_engine.h"
@@ -553,3 +555,22 @@ vis_result_ranges(VisResult *r, VisSide side, int *n)
 	return r->ranges[k];
 }
 
+
+/*
+ * vis_ids_array returns a bigint[] of n sorted ids, allocated in cxt.
+ */
+Datum
+vis_ids_array(const int64 *ids, int n, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	ArrayType  *a;
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = Int64GetDatum(ids[i]);
+	a = construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+	pfree(elems);
+	MemoryContextSwitchTo(old);
+	return PointerGetDatum(a);
+}

@@ -708,10 +708,47 @@ vis_source_label(VisResult *r, const VisSource *src)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Where roles and relations are held: each relation read by the index on
+ * the column naming the principal that holds them, with the column naming
+ * what it is held on (none: held on nothing, a manager's) and either the
+ * column naming the role (its rules are those of the scope with that name)
+ * or the one rule the relation stands for.  A user with no row in any of
+ * them sees nothing.
+ */
+typedef struct HolderScan
+{
+	const char *relname;
+	const char *indexname;		/* on the holder's column */
+	const char *const holder[1];	/* the column naming the principal */
+	const char *const atts[2];	/* the object's column, then the role's */
+	int			natts;
+	bool		has_object;
+	bool		has_role;
+	VisScope	scope;			/* a role: of the rules its name names */
+	VisRuleId	rule;			/* no role: the rule the relation stands for */
+} HolderScan;
+
+static const HolderScan holder_scans[] = {
+	{"tenant_roles", "tenant_roles_pkey", {"user_id"}, {"role"}, 1, false, true, SCOPE_TENANT, RULE_COUNT},
+	{"group_roles", "group_roles_user_idx", {"user_id"}, {"group_id", "role"}, 2, true, true, SCOPE_GROUP,
+	RULE_COUNT},
+	/* held on nothing: a row read only to be counted */
+	{"managers", "managers_pkey", {"manager_id"}, {"user_id"}, 1, false, false, SCOPE_RELATION, RULE_MANAGER},
+	{"slot_trainers", "slot_trainers_user_idx", {"user_id"}, {"slot_id"}, 1, true, false, SCOPE_RELATION,
+	RULE_TRAINER},
+	{"session_instructors", "session_instructors_user_idx", {"user_id"}, {"session_id"}, 1, true, false,
+	SCOPE_RELATION, RULE_INSTRUCTOR},
+	{"content", "content_author_idx", {"main_author_id"}, {"content_id"}, 1, true, false, SCOPE_RELATION,
+	RULE_MAIN_AUTHOR},
+	{"content_coauthors", "content_coauthors_user_idx", {"user_id"}, {"content_id"}, 1, true, false,
+	SCOPE_RELATION, RULE_COAUTHOR},
+};
+
 typedef struct SourceScan
 {
 	VisBuild   *b;
-	VisRuleId	rule;
+	const HolderScan *hs;
 } SourceScan;
 
 static void
@@ -725,46 +762,36 @@ add_source(VisBuild *b, VisRuleId rule, int64 object)
 		VisSource  *old = (VisSource *) lfirst(lc);
 
 		if (old->rule == rule && old->object == object)
+		{
+			pfree(src);
 			return;
+		}
 	}
 	src->rule = rule;
 	src->object = object;
 	b->r->sources = lappend(b->r->sources, src);
 }
 
+/* source_row adds the role or relation of one row of a HolderScan */
 static void
-tenant_role_row(void *arg, Datum *values, bool *nulls)
+source_row(void *arg, Datum *values, bool *nulls)
 {
 	SourceScan *ss = (SourceScan *) arg;
-	char	   *role = TextDatumGetCString(values[0]);
+	const HolderScan *hs = ss->hs;
+	int64		object = hs->has_object ? DatumGetInt64(values[0]) : 0;
+	char	   *role;
 	int			i;
 
+	if (!hs->has_role)
+	{
+		add_source(ss->b, hs->rule, object);
+		return;
+	}
+	role = TextDatumGetCString(values[hs->has_object ? 1 : 0]);
 	for (i = 0; i < RULE_COUNT; i++)
-		if (vis_rules[i].scope == SCOPE_TENANT && strcmp(role, vis_rules[i].name) == 0)
-			add_source(ss->b, (VisRuleId) i, 0);
+		if (vis_rules[i].scope == hs->scope && strcmp(role, vis_rules[i].name) == 0)
+			add_source(ss->b, (VisRuleId) i, object);
 	pfree(role);
-}
-
-static void
-group_role_row(void *arg, Datum *values, bool *nulls)
-{
-	SourceScan *ss = (SourceScan *) arg;
-	int64		g = DatumGetInt64(values[0]);
-	char	   *role = TextDatumGetCString(values[1]);
-	int			i;
-
-	for (i = 0; i < RULE_COUNT; i++)
-		if (vis_rules[i].scope == SCOPE_GROUP && strcmp(role, vis_rules[i].name) == 0)
-			add_source(ss->b, (VisRuleId) i, g);
-	pfree(role);
-}
-
-static void
-content_source_row(void *arg, Datum *values, bool *nulls)
-{
-	SourceScan *ss = (SourceScan *) arg;
-
-	add_source(ss->b, ss->rule, DatumGetInt64(values[0]));
 }
 
 static void
@@ -794,38 +821,44 @@ source_cmp(const ListCell *a, const ListCell *b)
 static void
 collect_sources(VisBuild *b)
 {
-	static const char *const role_cols[] = {"role"};
-	static const char *const group_role_cols[] = {"group_id", "role"};
-	static const char *const user_cols[] = {"user_id"};
-	static const char *const session_cols[] = {"session_id"};
-	static const char *const slot_cols[] = {"slot_id"};
-	static const char *const content_cols[] = {"content_id"};
-	int64		p = b->r->principal;
-	SourceScan	ss = {b, RULE_COUNT};
+	SourceScan	ss = {b, NULL};
 	MemoryContext old = MemoryContextSwitchTo(b->rescxt);
+	int			i;
 
-	vis_scan("tenant_roles", "tenant_roles_pkey", p, 1, role_cols, b->snap, tenant_role_row, &ss);
-	vis_scan("group_roles", "group_roles_user_idx", p, 2, group_role_cols, b->snap,
-			 group_role_row, &ss);
-	if (vis_scan("managers", "managers_pkey", p, 1, user_cols, b->snap,
-				 ignore_row, NULL) > 0)
-		add_source(b, RULE_MANAGER, 0);
+	for (i = 0; i < lengthof(holder_scans); i++)
+	{
+		const HolderScan *hs = &holder_scans[i];
 
-	ss.rule = RULE_TRAINER;
-	vis_scan("slot_trainers", "slot_trainers_user_idx", p, 1, slot_cols, b->snap,
-			 content_source_row, &ss);
-	ss.rule = RULE_INSTRUCTOR;
-	vis_scan("session_instructors", "session_instructors_user_idx", p, 1, session_cols, b->snap,
-			 content_source_row, &ss);
-	ss.rule = RULE_MAIN_AUTHOR;
-	vis_scan("content", "content_author_idx", p, 1, content_cols, b->snap,
-			 content_source_row, &ss);
-	ss.rule = RULE_COAUTHOR;
-	vis_scan("content_coauthors", "content_coauthors_user_idx", p, 1, content_cols, b->snap,
-			 content_source_row, &ss);
-
+		ss.hs = hs;
+		vis_scan(hs->relname, hs->indexname, b->r->principal, hs->natts, hs->atts, b->snap, source_row, &ss);
+	}
 	list_sort(b->r->sources, source_cmp);
 	MemoryContextSwitchTo(old);
+}
+
+/* holder_row notes the holder of a row */
+static void
+holder_row(void *arg, Datum *values, bool *nulls)
+{
+	vis_idset_add((VisIdSet *) arg, DatumGetInt64(values[0]));
+}
+
+/*
+ * vis_holders_among adds to out each of n users (ids sorted) that holds a
+ * role or relation: the principals whose U(p) or C(p) may be other than
+ * empty.  One scan of each holding relation for all of them.
+ */
+void
+vis_holders_among(const int64 *ids, int n, Snapshot snap, VisIdSet *out)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(holder_scans); i++)
+	{
+		const HolderScan *hs = &holder_scans[i];
+
+		vis_scan_keys(hs->relname, hs->indexname, ids, n, 1, hs->holder, snap, holder_row, out, false);
+	}
 }
 
 /*

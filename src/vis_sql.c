@@ -188,25 +188,6 @@ lms_visible_users(PG_FUNCTION_ARGS)
 	PG_RETURN_NULL();
 }
 
-/*
- * ids_array returns a bigint[] of n sorted ids, allocated in cxt.
- */
-static Datum
-ids_array(int64 *ids, int n, MemoryContext cxt)
-{
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
-	ArrayType  *a;
-	int			i;
-
-	for (i = 0; i < n; i++)
-		elems[i] = Int64GetDatum(ids[i]);
-	a = construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
-	pfree(elems);
-	MemoryContextSwitchTo(old);
-	return PointerGetDatum(a);
-}
-
 /* copy_array returns a copy of a cached array in the caller's context */
 static Datum
 copy_array(Datum cached)
@@ -227,13 +208,13 @@ lms_visible_user_ids(PG_FUNCTION_ARGS)
 	VisResult  *r = principal_result(fcinfo);
 
 	if (r == NULL)
-		return ids_array(NULL, 0, CurrentMemoryContext);
+		return vis_ids_array(NULL, 0, CurrentMemoryContext);
 	if (r->user_array == (Datum) 0)
 	{
 		int			n;
 		int64	   *ids = vis_result_user_ids(r, &n);
 
-		r->user_array = ids_array(ids, n, r->cxt);
+		r->user_array = vis_ids_array(ids, n, r->cxt);
 		pfree(ids);
 	}
 	return copy_array(r->user_array);
@@ -251,13 +232,13 @@ lms_accessible_content_ids(PG_FUNCTION_ARGS)
 	VisResult  *r = principal_result(fcinfo);
 
 	if (r == NULL)
-		return ids_array(NULL, 0, CurrentMemoryContext);
+		return vis_ids_array(NULL, 0, CurrentMemoryContext);
 	if (r->content_array == (Datum) 0)
 	{
 		int			n;
 		int64	   *ids = vis_result_content_ids(r, &n);
 
-		r->content_array = ids_array(ids, n, r->cxt);
+		r->content_array = vis_ids_array(ids, n, r->cxt);
 		pfree(ids);
 	}
 	return copy_array(r->content_array);

@@ -143,4 +143,12 @@ extern const char *vis_store_relname(Relation rel);
 extern void vis_citus_check_statement(PlannedStmt *stmt);
 extern void vis_citus_init(void);
 
+/* ---------------------------------------------------------------------
+ * lms.preview() (vis_preview.c): the tenants the change it runs touches,
+ * noted by the store's row triggers
+ * ---------------------------------------------------------------------
+ */
+extern bool vis_preview_running(void);
+extern void vis_preview_note_tenant(int64 tenant_id);
+
 #endif							/* VIS_STORE_H */

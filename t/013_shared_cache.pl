@@ -9,7 +9,8 @@
 #      a lock mid-build publishes nothing, and the next build publishes;
 #   3. an entry in use survives its eviction until its transaction ends;
 #   4. a two-phase commit's change is seen once COMMIT PREPARED is done, and
-#      not used before by a build that raced it;
+#      not used before by a build that raced it; a change lms.preview() ran
+#      is seen by nobody, the previewing session included;
 #   5. 50 connections churning principals while memberships and roles
 #      change (half of the changes through two-phase commit) and statistics
 #      are written, every answer checked against the log (t/LmsSoak.pm),
@@ -221,6 +222,21 @@ $node->safe_psql('postgres', "COMMIT PREPARED 'shared_test'");
 is($reader->query_safe("SELECT $outsider IN (SELECT lms.visible_users($ga))"), 't', 'committed: seen');
 is($node->safe_psql('postgres', sprintf($engine, $ga)), plain($ga), 'committed: a new backend answers as the rules');
 $node->safe_psql('postgres', "DELETE FROM lms.group_members WHERE group_id = $gg AND user_id = $outsider");
+
+# lms.preview() of the same membership leaves nothing of it in any cache:
+# not in the previewing session, not in the reader's, not in the server's
+my $previewer = $node->background_psql('postgres');
+is($previewer->query_safe("SELECT $outsider IN (SELECT lms.visible_users($ga))"), 'f', 'preview: before, hidden');
+is( $previewer->query_safe(
+		"SELECT gained_users FROM lms.preview('INSERT INTO lms.group_members VALUES ($gg, $outsider)') "
+		  . "WHERE principal = $ga"),
+	"{$outsider}",
+	'preview: the group admin would gain the outsider');
+is($previewer->query_safe("SELECT $outsider IN (SELECT lms.visible_users($ga))"),
+	'f', 'preview: after it, the previewing session does not see the outsider');
+is($reader->query_safe("SELECT $outsider IN (SELECT lms.visible_users($ga))"), 'f', 'preview: nor the reader');
+is($node->safe_psql('postgres', sprintf($engine, $ga)), plain($ga), 'preview: a new backend answers as the rules');
+$previewer->quit;
 $reader->quit;
 
 # 5. 50 connections churning principals under changes, twice
