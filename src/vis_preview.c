@@ -274,6 +274,7 @@ lms_preview(PG_FUNCTION_ARGS)
 	Seen	   *now_seen;
 	Seen	   *then_seen;
 	VisIdSet   *tenants;
+	VisParts	parts;
 	int			nnow;
 	int			nthen;
 	int			i;
@@ -289,6 +290,12 @@ lms_preview(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("lms.preview() cannot run inside the change it previews")));
+	if (vis_citus_parts(vis_relid("progress", false), &parts))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lms.preview() does not run on a Citus cluster"),
+				 errdetail("The store's triggers run on the nodes that hold the rows, where the tenants a change touches cannot be noted."),
+				 errhint("Preview the change on a single-node copy of the store.")));
 	stmts = pg_parse_query(change);
 	if (stmts == NIL)
 		ereport(ERROR,

@@ -281,6 +281,16 @@ my ($instr_users_line) = grep { /^c_instructor users\|/ } @$single_after;
 is('c_instructor users|' . $out, $instr_users_line, 'and it sees what one node shows');
 $c->safe_psql('lms_citus', 'SET citus.enable_ddl_propagation = off; DROP SCHEMA trap CASCADE');
 
+# lms.preview() would read the change's tenants from triggers that run on
+# the workers: refused on the coordinator and on a worker
+for my $node ($c, $nodes[1])
+{
+	($ret, $out, $err) = $node->psql('lms_citus',
+		q{SELECT * FROM lms.preview('INSERT INTO lms.group_members VALUES (11, 115)')});
+	like($err, qr/lms\.preview\(\) does not run on a Citus cluster/,
+		'lms.preview() is refused on the ' . ($node == $c ? 'coordinator' : 'worker') . ', not answered empty');
+}
+
 # a worker answers queries itself, from its own shards
 my $gadmin_sum = 'SELECT count(*), sum(score) FROM lms.progress';
 is( $nodes[1]->safe_psql('lms_citus', $gadmin_sum, extra_params => [ '-U', 'c_gadmin' ]),
@@ -343,11 +353,12 @@ is($c->safe_psql('lms_citus', "SET ROLE c_bi_group; $coach"), $coach_single,
 is($c->safe_psql('lms_citus', $as_app), $coach_single, 'and so does the trusted one');
 
 # the workers never ran a distributed query from a query on a shard, nor
-# failed a statement at all
+# failed a statement other than the refused preview
 my $worker_logs = join '', map { slurp_file($_->logfile) } @nodes[ 1, 2 ];
 unlike($worker_logs, qr/distributed query from a query on a shard|nested distributed/,
 	'no worker ran a nested distributed query');
-unlike($worker_logs, qr/ERROR/, 'no statement failed on a worker');
+unlike(join('', grep { !/ERROR:  lms\.preview\(\) does not run on a Citus cluster/ } split /^/m, $worker_logs),
+	qr/ERROR/, 'no statement failed on a worker (but the preview refused there)');
 is($c->safe_psql('lms_citus', 'SHOW citus.allow_nested_distributed_execution'),
 	'off', 'nested distributed execution stays off');
 
