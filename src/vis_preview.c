@@ -111,16 +111,20 @@ check_target(Node *stmt)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("lms.preview() does not run %s", GetCommandTagName(CreateCommandTag(stmt))),
-					 errdetail("A change to preview is INSERT, UPDATE, DELETE or MERGE statements on the tables of the store.")));
+					 errdetail("A change to preview is made of INSERT, UPDATE, DELETE or MERGE statements on the tables of the store.")));
 			return;
 	}
 	relid = RangeVarGetRelid(rv, NoLock, true);
-	if (!OidIsValid(relid) || get_rel_namespace(relid) != get_rel_namespace(vis_relid("users", false)) ||
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s\" does not exist", rv->relname)));
+	if (get_rel_namespace(relid) != get_rel_namespace(vis_relid("users", false)) ||
 		(vis_store_facts_of(get_rel_name(relid)) == NULL && strcmp(get_rel_name(relid), "path_steps") != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("lms.preview() changes only the tables of the store, not \"%s\"", rv->relname),
-				 errdetail("A change to preview is INSERT, UPDATE, DELETE or MERGE statements on the tables of the store.")));
+				 errdetail("A change to preview is made of INSERT, UPDATE, DELETE or MERGE statements on the tables of the store.")));
 	if (with != NULL)
 		foreach(lc, with->ctes)
 		{

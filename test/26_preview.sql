@@ -7,7 +7,7 @@
 -- never commits and leaves nothing of the hypothetical state in the cache;
 -- which statements it refuses; who may call it.
 BEGIN;
-SELECT plan(31);
+SELECT plan(32);
 \set QUIET 1
 \i sample/platform.sql
 \i test/lib/generated_platform.sql
@@ -109,6 +109,8 @@ SELECT throws_ok($$SELECT * FROM lms.preview('TRUNCATE lms.group_members')$$, '0
 	'lms.preview() does not run TRUNCATE TABLE', 'TRUNCATE is refused');
 SELECT throws_ok($$SELECT * FROM lms.preview('INSERT INTO lms.group_members VALUES (11, 115); COMMIT')$$, '0A000',
 	'lms.preview() does not run COMMIT', 'a COMMIT among the statements is refused, and nothing runs');
+SELECT throws_ok($$SELECT * FROM lms.preview('INSERT INTO lms.no_such_table VALUES (1)')$$, '42P01',
+	'relation "no_such_table" does not exist', 'a table that does not exist is named');
 SELECT throws_ok($$SELECT * FROM lms.preview('INSERT INTO pv_other VALUES (1)')$$, '42809',
 	'lms.preview() changes only the tables of the store, not "pv_other"', 'DML on another table is refused');
 SELECT throws_ok($$SELECT * FROM lms.preview('WITH d AS (DELETE FROM pv_other RETURNING x) INSERT INTO lms.group_members SELECT 11, 115')$$,
