@@ -25,6 +25,7 @@ OBJS = \
 	src/vis_rangescan.o \
 	src/vis_audit.o \
 	src/vis_token.o \
+	src/vis_history.o \
 	src/vis_preview.o \
 	src/vis_sql.o
 
@@ -36,11 +37,11 @@ DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 
 # the test command runs REGRESS_PRELOADED against a server that preloads the
 # library, REGRESS_LATE against one that loads it in each session
-REGRESS_PRELOADED = constraints principal plans accountability upgrade catalog
+REGRESS_PRELOADED = constraints principal plans accountability history upgrade catalog
 REGRESS_LATE = late_load
 REGRESS = $(REGRESS_PRELOADED) $(REGRESS_LATE)
 REGRESS_OPTS = --inputdir=.
-ISOLATION = revocation invalidation team_writes shared_cache
+ISOLATION = revocation invalidation team_writes shared_cache history_order
 ISOLATION_OPTS = --load-extension=lms_visibility
 TAP_TESTS = 1
 

@@ -138,3 +138,194 @@ CREATE FUNCTION lms.preview(change text)
 	AS 'MODULE_PATHNAME', 'lms_preview' LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION lms.preview(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lms.preview(text) TO lms_writer;
+
+------------------------------------------------------------------------------
+-- The relationship history (doc/accountability.md, "What changed").  From
+-- the upgrade on: the changes made before it are not known.
+------------------------------------------------------------------------------
+
+-- The relationship history (doc/accountability.md, "What changed"): every
+-- change of a relationship table of the store, kept with the time its
+-- transaction committed and the role and principal that made it
+-- (src/vis_history.c).  A row holds the row's key and the columns the rules
+-- read of it, the columns the invalidation triggers watch, as JSON: new_row
+-- after an insert or update, old_row before an update or delete.  Not
+-- lms.progress (statistics, not relationships), not lms.path_steps (read by
+-- no rule).  The setting lms.history (superuser) turns it off, for a
+-- restore.  Readable by superusers alone (row-level security with no
+-- policy, as for lms.secret: not through pg_read_all_data either); on a
+-- Citus cluster each node keeps its own (doc/citus.md).
+CREATE TABLE lms.history (
+	id				bigserial PRIMARY KEY,
+	committed_at	timestamptz NOT NULL,
+	relation		text NOT NULL,
+	change			text NOT NULL CONSTRAINT history_change_check CHECK (change IN ('insert', 'update', 'delete')),
+	new_row			jsonb,
+	old_row			jsonb,
+	by_role			text,
+	by_principal	bigint
+);
+CREATE INDEX history_committed_at_idx ON lms.history (committed_at);
+COMMENT ON TABLE lms.history IS 'every change of the store''s relationships, with its commit time, role and principal';
+ALTER TABLE lms.history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lms.history FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON lms.history FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('lms.history', '');
+SELECT pg_catalog.pg_extension_config_dump('lms.history_id_seq', '');
+
+CREATE FUNCTION lms._record_history() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'lms_record_history' LANGUAGE C;
+CREATE FUNCTION lms._record_truncate() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'lms_record_truncate' LANGUAGE C;
+REVOKE ALL ON FUNCTION lms._record_history(), lms._record_truncate() FROM PUBLIC;
+
+-- the history's triggers on each table with invalidation triggers but
+-- lms.progress: deferred to the commit, with the columns of its UPDATE
+-- trigger and of its primary key as arguments
+DO $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN
+		SELECT g.tgrelid::regclass AS rel,
+			(SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY a.attnum)
+			 FROM pg_attribute a
+			 WHERE a.attrelid = g.tgrelid
+			   AND (a.attnum = ANY (g.tgattr) OR a.attnum = ANY (
+					SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = g.tgrelid AND i.indisprimary))) AS args,
+			(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+			 FROM pg_attribute a WHERE a.attrelid = g.tgrelid AND a.attnum = ANY (g.tgattr)) AS watched,
+			(SELECT string_agg(format('OLD.%1$I IS DISTINCT FROM NEW.%1$I', a.attname), ' OR ' ORDER BY a.attnum)
+			 FROM pg_attribute a WHERE a.attrelid = g.tgrelid AND a.attnum = ANY (g.tgattr)) AS changed
+		FROM pg_trigger g JOIN pg_class r ON r.oid = g.tgrelid
+		WHERE g.tgname = 'invalidate_cache_update' AND r.relnamespace = 'lms'::regnamespace
+		  AND r.relname <> 'progress'
+		ORDER BY r.relname
+	LOOP
+		EXECUTE format('CREATE CONSTRAINT TRIGGER record_history AFTER INSERT OR DELETE ON %s '
+			'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION lms._record_history(%s)', t.rel, t.args);
+		EXECUTE format('CREATE CONSTRAINT TRIGGER record_history_update AFTER UPDATE OF %s ON %s '
+			'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (%s) EXECUTE FUNCTION lms._record_history(%s)',
+			t.watched, t.rel, t.changed, t.args);
+		EXECUTE format('CREATE TRIGGER record_history_truncate BEFORE TRUNCATE ON %s '
+			'FOR EACH STATEMENT EXECUTE FUNCTION lms._record_truncate(%s)', t.rel, t.args);
+	END LOOP;
+END
+$$;
+
+-- lms.prune_history(before): drops the history committed before before;
+-- the rows dropped.  Superusers.
+CREATE FUNCTION lms.prune_history(before timestamptz) RETURNS bigint
+LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n bigint;
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+		RAISE EXCEPTION 'permission denied to prune the history'
+			USING ERRCODE = 'insufficient_privilege', HINT = 'Run lms.prune_history() as a superuser.';
+	END IF;
+	DELETE FROM lms.history h WHERE h.committed_at < before;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION lms.prune_history(timestamptz) IS 'drop the history committed before the given time (superusers)';
+REVOKE ALL ON FUNCTION lms.prune_history(timestamptz) FROM PUBLIC;
+
+-- lms.distribute() leaves lms.history each node's own
+CREATE OR REPLACE FUNCTION lms.distribute(shard_count integer DEFAULT 32) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	fk record;
+	pol record;
+	tbl regclass;
+	q text;
+	c text;
+	failed text;
+	arg constant text := '\( SELECT (lms\.(current_principal|_personal_data))\(\) AS \2\)';
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+		RAISE EXCEPTION 'permission denied to distribute the store'
+			USING ERRCODE = 'insufficient_privilege', HINT = 'Run lms.distribute() as a superuser.';
+	END IF;
+	IF shard_count IS NULL OR shard_count < 1 OR shard_count > 1024 THEN
+		RAISE EXCEPTION 'shard_count must be between 1 and 1024, not %', shard_count
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN
+		RAISE EXCEPTION 'Citus is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Put citus in shared_preload_libraries and run CREATE EXTENSION citus on every node, then add the workers.';
+	END IF;
+	IF lms._distributed() THEN
+		PERFORM lms._rewrite_roles();
+		RAISE NOTICE 'the store is distributed already: its bindings and trusted roles were written again to every node';
+		RETURN;
+	END IF;
+	IF (SELECT g.groupid FROM pg_dist_local_group g) <> 0 THEN
+		RAISE EXCEPTION 'lms.distribute() runs on the coordinator'
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_node n WHERE n.groupid = 0) THEN
+		RAISE EXCEPTION 'the coordinator is not in the cluster''s metadata'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'The coordinator must hold a copy of the reference tables to answer lms functions itself.',
+				  HINT = 'SELECT citus_set_coordinator_host(host, port) first.';
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_dist_node n WHERE n.groupid <> 0 AND n.isactive) THEN
+		RAISE EXCEPTION 'the cluster has no worker'
+			USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'SELECT citus_add_node(host, port) first.';
+	END IF;
+	PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+	-- foreign keys to reference tables: one connection per node throughout
+	PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+
+	CREATE TEMP TABLE lms_foreign_keys ON COMMIT DROP AS
+		SELECT k.conrelid::regclass AS rel, k.conname, pg_get_constraintdef(k.oid) AS def
+		FROM pg_constraint k WHERE k.contype = 'f' AND k.connamespace = 'lms'::regnamespace;
+	FOR fk IN SELECT * FROM lms_foreign_keys LOOP
+		EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', fk.rel, fk.conname);
+		SELECT string_agg(r.nodename || ':' || r.nodeport || ': ' || r.result, '; ') INTO failed
+		FROM run_command_on_workers(format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', fk.rel, fk.conname)) r
+		WHERE NOT r.success;
+		IF failed IS NOT NULL THEN
+			RAISE EXCEPTION 'could not drop constraint % of % on the workers', fk.conname, fk.rel
+				USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = failed,
+					  HINT = 'Every node needs CREATE EXTENSION lms_visibility of the same version (Citus forwards it).';
+		END IF;
+	END LOOP;
+
+	-- the store's policies and those of lms.protect_table, without subqueries
+	FOR pol IN SELECT p.polrelid::regclass AS rel, p.polname,
+			pg_get_expr(p.polqual, p.polrelid) AS qual, pg_get_expr(p.polwithcheck, p.polrelid) AS chk
+		FROM pg_policy p JOIN pg_class r ON r.oid = p.polrelid
+		WHERE r.relnamespace = 'lms'::regnamespace OR p.polname = 'lms_visibility' LOOP
+		q := regexp_replace(pol.qual, arg, '\1()', 'g');
+		c := regexp_replace(pol.chk, arg, '\1()', 'g');
+		IF q IS DISTINCT FROM pol.qual THEN
+			EXECUTE format('ALTER POLICY %I ON %s USING (%s)', pol.polname, pol.rel, q);
+		END IF;
+		IF c IS DISTINCT FROM pol.chk THEN
+			EXECUTE format('ALTER POLICY %I ON %s WITH CHECK (%s)', pol.polname, pol.rel, c);
+		END IF;
+	END LOOP;
+
+	PERFORM lms._stash_roles();
+	FOR tbl IN SELECT r.oid::regclass FROM pg_class r
+		WHERE r.relnamespace = 'lms'::regnamespace AND r.relkind = 'r'
+		  AND r.relname NOT IN ('progress', 'cache_proxy', 'history') ORDER BY r.oid LOOP
+		PERFORM create_reference_table(tbl);
+	END LOOP;
+	PERFORM create_distributed_table('lms.progress', 'user_id', shard_count => shard_count);
+	FOR fk IN SELECT * FROM lms_foreign_keys LOOP
+		EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk.rel, fk.conname, fk.def);
+	END LOOP;
+	FOR tbl IN SELECT p.logicalrelid FROM pg_dist_partition p
+		JOIN pg_class r ON r.oid = p.logicalrelid WHERE r.relnamespace = 'lms'::regnamespace LOOP
+		PERFORM truncate_local_data_after_distributing_table(tbl);
+	END LOOP;
+	PERFORM lms._insert_roles();
+	-- SET LOCAL lms.principal reaches the workers only so
+	EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', current_database());
+END
+$$;

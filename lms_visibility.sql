@@ -1280,8 +1280,9 @@ REVOKE ALL ON FUNCTION lms._subtree(bigint), lms._require_group_report(bigint) F
 
 ------------------------------------------------------------------------------
 -- 9. Accountability (doc/accountability.md): who can see a learner,
--- pseudonymous and expiring bindings, the bindings for DBAs, and the audit
--- trail (the setting lms.audit, src/vis_audit.c)
+-- pseudonymous and expiring bindings, the bindings for DBAs, the audit
+-- trail (the setting lms.audit, src/vis_audit.c), what a change will do,
+-- and the relationship history
 ------------------------------------------------------------------------------
 
 -- lms._require_trusted(what) raises 42501 unless the caller is a superuser
@@ -1420,6 +1421,94 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 	FROM lms.secret s ORDER BY s.created_at LIMIT 1
 $$;
 REVOKE ALL ON FUNCTION lms._learner_key(bigint), lms._hmac_sha256(bytea, bytea) FROM PUBLIC;
+
+-- The relationship history (doc/accountability.md, "What changed"): every
+-- change of a relationship table of the store, kept with the time its
+-- transaction committed and the role and principal that made it
+-- (src/vis_history.c).  A row holds the row's key and the columns the rules
+-- read of it, the columns the invalidation triggers watch, as JSON: new_row
+-- after an insert or update, old_row before an update or delete.  Not
+-- lms.progress (statistics, not relationships), not lms.path_steps (read by
+-- no rule).  The setting lms.history (superuser) turns it off, for a
+-- restore.  Readable by superusers alone (row-level security with no
+-- policy, as for lms.secret: not through pg_read_all_data either); on a
+-- Citus cluster each node keeps its own (doc/citus.md).
+CREATE TABLE lms.history (
+	id				bigserial PRIMARY KEY,
+	committed_at	timestamptz NOT NULL,
+	relation		text NOT NULL,
+	change			text NOT NULL CONSTRAINT history_change_check CHECK (change IN ('insert', 'update', 'delete')),
+	new_row			jsonb,
+	old_row			jsonb,
+	by_role			text,
+	by_principal	bigint
+);
+CREATE INDEX history_committed_at_idx ON lms.history (committed_at);
+COMMENT ON TABLE lms.history IS 'every change of the store''s relationships, with its commit time, role and principal';
+ALTER TABLE lms.history ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lms.history FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON lms.history FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('lms.history', '');
+SELECT pg_catalog.pg_extension_config_dump('lms.history_id_seq', '');
+
+CREATE FUNCTION lms._record_history() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'lms_record_history' LANGUAGE C;
+CREATE FUNCTION lms._record_truncate() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'lms_record_truncate' LANGUAGE C;
+REVOKE ALL ON FUNCTION lms._record_history(), lms._record_truncate() FROM PUBLIC;
+
+-- the history's triggers on each table with invalidation triggers but
+-- lms.progress: deferred to the commit, with the columns of its UPDATE
+-- trigger and of its primary key as arguments
+DO $$
+DECLARE
+	t record;
+BEGIN
+	FOR t IN
+		SELECT g.tgrelid::regclass AS rel,
+			(SELECT string_agg(quote_literal(a.attname), ', ' ORDER BY a.attnum)
+			 FROM pg_attribute a
+			 WHERE a.attrelid = g.tgrelid
+			   AND (a.attnum = ANY (g.tgattr) OR a.attnum = ANY (
+					SELECT unnest(i.indkey) FROM pg_index i WHERE i.indrelid = g.tgrelid AND i.indisprimary))) AS args,
+			(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+			 FROM pg_attribute a WHERE a.attrelid = g.tgrelid AND a.attnum = ANY (g.tgattr)) AS watched,
+			(SELECT string_agg(format('OLD.%1$I IS DISTINCT FROM NEW.%1$I', a.attname), ' OR ' ORDER BY a.attnum)
+			 FROM pg_attribute a WHERE a.attrelid = g.tgrelid AND a.attnum = ANY (g.tgattr)) AS changed
+		FROM pg_trigger g JOIN pg_class r ON r.oid = g.tgrelid
+		WHERE g.tgname = 'invalidate_cache_update' AND r.relnamespace = 'lms'::regnamespace
+		  AND r.relname <> 'progress'
+		ORDER BY r.relname
+	LOOP
+		EXECUTE format('CREATE CONSTRAINT TRIGGER record_history AFTER INSERT OR DELETE ON %s '
+			'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION lms._record_history(%s)', t.rel, t.args);
+		EXECUTE format('CREATE CONSTRAINT TRIGGER record_history_update AFTER UPDATE OF %s ON %s '
+			'DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (%s) EXECUTE FUNCTION lms._record_history(%s)',
+			t.watched, t.rel, t.changed, t.args);
+		EXECUTE format('CREATE TRIGGER record_history_truncate BEFORE TRUNCATE ON %s '
+			'FOR EACH STATEMENT EXECUTE FUNCTION lms._record_truncate(%s)', t.rel, t.args);
+	END LOOP;
+END
+$$;
+
+-- lms.prune_history(before): drops the history committed before before;
+-- the rows dropped.  Superusers.
+CREATE FUNCTION lms.prune_history(before timestamptz) RETURNS bigint
+LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	n bigint;
+BEGIN
+	IF NOT (SELECT r.rolsuper FROM pg_roles r WHERE r.rolname = current_user) THEN
+		RAISE EXCEPTION 'permission denied to prune the history'
+			USING ERRCODE = 'insufficient_privilege', HINT = 'Run lms.prune_history() as a superuser.';
+	END IF;
+	DELETE FROM lms.history h WHERE h.committed_at < before;
+	GET DIAGNOSTICS n = ROW_COUNT;
+	RETURN n;
+END
+$$;
+COMMENT ON FUNCTION lms.prune_history(timestamptz) IS 'drop the history committed before the given time (superusers)';
+REVOKE ALL ON FUNCTION lms.prune_history(timestamptz) FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- 10. Read your revocation on a replica (doc/consistency.md):
@@ -1574,7 +1663,7 @@ BEGIN
 	PERFORM lms._stash_roles();
 	FOR tbl IN SELECT r.oid::regclass FROM pg_class r
 		WHERE r.relnamespace = 'lms'::regnamespace AND r.relkind = 'r'
-		  AND r.relname NOT IN ('progress', 'cache_proxy') ORDER BY r.oid LOOP
+		  AND r.relname NOT IN ('progress', 'cache_proxy', 'history') ORDER BY r.oid LOOP
 		PERFORM create_reference_table(tbl);
 	END LOOP;
 	PERFORM create_distributed_table('lms.progress', 'user_id', shard_count => shard_count);

@@ -47,6 +47,7 @@
 #include "vis_cache.h"
 #include "vis_exec.h"
 #include "vis_principal.h"
+#include "vis_store.h"
 
 /* a placeholder of one of our settings, as it was before the definitions */
 typedef struct Placeholder
@@ -331,6 +332,15 @@ vis_settings_init(void)
 							 &vis_audit,
 							 VIS_AUDIT_OFF,
 							 audit_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("lms.history",
+							 "Write every change of the store's relationships to lms.history.",
+							 "Off: changes committed meanwhile are not kept; for a restore of a dump, "
+							 "whose rows are history already.",
+							 &vis_history,
+							 true,
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);

@@ -151,4 +151,10 @@ extern void vis_citus_init(void);
 extern bool vis_preview_running(void);
 extern void vis_preview_note_tenant(int64 tenant_id);
 
+/* ---------------------------------------------------------------------
+ * The relationship history (vis_history.c): lms.history on or off
+ * ---------------------------------------------------------------------
+ */
+extern bool vis_history;
+
 #endif							/* VIS_STORE_H */
