@@ -320,7 +320,10 @@ REVOKE ALL ON FUNCTION lms._tenant_guard(), lms._tenant_immutable(), lms._conten
 -- only when a column the engine reads changed: a learner's score,
 -- percentages and dates invalidate nothing, and a change in one tenant
 -- nothing of another.  TRUNCATE flushes every cache.  path_steps is read by
--- no rule: no trigger.  Every table of the store is dumped by pg_dump.
+-- no rule: no trigger.  The triggers fire ALWAYS, also with
+-- session_replication_role = replica: in a logical replication subscriber's
+-- apply, and in the undo of the rules at a past time (section 9).  Every
+-- table of the store is dumped by pg_dump.
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION lms._invalidate_cache() RETURNS trigger
@@ -368,6 +371,8 @@ BEGIN
 			(SELECT string_agg(format('OLD.%1$I IS DISTINCT FROM NEW.%1$I', c), ' OR ') FROM unnest(cols) c));
 		EXECUTE format('CREATE TRIGGER invalidate_cache_truncate AFTER TRUNCATE ON lms.%I '
 			'FOR EACH STATEMENT EXECUTE FUNCTION lms._invalidate_cache()', t);
+		EXECUTE format('ALTER TABLE lms.%1$I ENABLE ALWAYS TRIGGER invalidate_cache, '
+			'ENABLE ALWAYS TRIGGER invalidate_cache_update, ENABLE ALWAYS TRIGGER invalidate_cache_truncate', t);
 	END LOOP;
 END
 $$;
@@ -1491,8 +1496,8 @@ BEGIN
 END
 $$;
 
--- lms.prune_history(before): drops the history committed before before;
--- the rows dropped.  Superusers.
+-- lms.prune_history(before): drops the history committed before before,
+-- and the rules at a past time with it; the rows dropped.  Superusers.
 CREATE FUNCTION lms.prune_history(before timestamptz) RETURNS bigint
 LANGUAGE plpgsql STRICT SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -1504,11 +1509,228 @@ BEGIN
 	END IF;
 	DELETE FROM lms.history h WHERE h.committed_at < before;
 	GET DIAGNOSTICS n = ROW_COUNT;
+	UPDATE lms.history_horizon h SET since = greatest(h.since, before);
 	RETURN n;
 END
 $$;
 COMMENT ON FUNCTION lms.prune_history(timestamptz) IS 'drop the history committed before the given time (superusers)';
 REVOKE ALL ON FUNCTION lms.prune_history(timestamptz) FROM PUBLIC;
+
+-- lms._history_triggers(action): ENABLE or DISABLE the history's triggers
+-- of the store's tables (not of a Citus shard); for lms.distribute(),
+-- while Citus copies the store's rows
+CREATE FUNCTION lms._history_triggers(action text) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	t regclass;
+	g text;
+BEGIN
+	-- one trigger per statement: Citus propagates no more
+	FOR t, g IN SELECT g.tgrelid::regclass, g.tgname FROM pg_trigger g JOIN pg_class r ON r.oid = g.tgrelid
+		WHERE g.tgname IN ('record_history', 'record_history_update', 'record_history_truncate')
+		  AND r.relnamespace = 'lms'::regnamespace AND r.relname !~ '_[0-9]+$'
+		ORDER BY r.relname, g.tgname LOOP
+		EXECUTE format('ALTER TABLE %s %s TRIGGER %I', t, action, g);
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION lms._history_triggers(text) FROM PUBLIC;
+
+-- Where the history begins: at the install or upgrade, or at the last
+-- prune_history().  One row, or after a restore two (the install's own and
+-- the dumped one): the earliest counts.
+CREATE TABLE lms.history_horizon (
+	since	timestamptz NOT NULL
+);
+ALTER TABLE lms.history_horizon ENABLE ROW LEVEL SECURITY;
+ALTER TABLE lms.history_horizon FORCE ROW LEVEL SECURITY;
+REVOKE ALL ON lms.history_horizon FROM PUBLIC;
+INSERT INTO lms.history_horizon VALUES (now());
+SELECT pg_catalog.pg_extension_config_dump('lms.history_horizon', '');
+
+-- The rules at a past time (doc/accountability.md, "Who could see, and
+-- when").  lms._rewind(after, upto) undoes, in the calling transaction,
+-- the history committed after after (and up to upto), newest first: an
+-- insert deleted, a delete inserted again (a column the history does not
+-- keep at its default, or empty where it has none), an update reverted.
+-- Its callers set session_replication_role = replica for the undo and
+-- the questions they then ask (once: a change of the setting empties the
+-- plan cache), so that neither the integrity checks (the rows were valid
+-- then), nor the team rules, nor the history's own triggers run; the
+-- invalidation triggers fire ALWAYS, so the caches of this backend drop
+-- what the undone rows touched.  The bindings and trusted roles are not
+-- undone: they name who asks, not what the rules see.  The callers roll
+-- the undo back, the setting with it, by raising LV000 in a block.
+CREATE FUNCTION lms._rewind(after timestamptz, upto timestamptz DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	h record;
+	pkeys jsonb;	-- each table's key columns
+	keys text;
+	cols text;
+	fill jsonb;
+BEGIN
+	IF current_setting('session_replication_role') <> 'replica' THEN
+		RAISE EXCEPTION 'lms._rewind() runs with session_replication_role = replica';
+	END IF;
+	SELECT jsonb_object_agg(r.relname, (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+										FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)))
+	INTO pkeys
+	FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid
+	WHERE r.relnamespace = 'lms'::regnamespace AND i.indisprimary;
+	FOR h IN SELECT * FROM lms.history
+		WHERE committed_at > after AND (upto IS NULL OR committed_at <= upto)
+		  AND relation NOT IN ('role_bindings', 'trusted_roles')
+		ORDER BY id DESC LOOP
+		keys := pkeys->>h.relation;
+		IF h.change = 'insert' THEN
+			EXECUTE format('DELETE FROM lms.%1$I WHERE (%2$s) = (SELECT %2$s FROM jsonb_populate_record(NULL::lms.%1$I, $1))',
+				h.relation, keys) USING h.new_row;
+		ELSIF h.change = 'update' THEN
+			SELECT string_agg(quote_ident(k), ', ') INTO cols FROM jsonb_object_keys(h.old_row) k;
+			EXECUTE format('UPDATE lms.%1$I SET (%3$s) = (SELECT %3$s FROM jsonb_populate_record(NULL::lms.%1$I, $2)) '
+				'WHERE (%2$s) = (SELECT %2$s FROM jsonb_populate_record(NULL::lms.%1$I, $1))',
+				h.relation, keys, cols) USING h.new_row, h.old_row;
+		ELSE
+			SELECT coalesce(jsonb_object_agg(a.attname, ''), '{}') INTO fill
+			FROM pg_attribute a
+			WHERE a.attrelid = format('lms.%I', h.relation)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+			  AND a.attnotnull AND NOT a.atthasdef AND NOT h.old_row ? a.attname;
+			SELECT string_agg(quote_ident(k), ', ') INTO cols FROM jsonb_object_keys(fill || h.old_row) k;
+			EXECUTE format('INSERT INTO lms.%1$I (%2$s) SELECT %2$s FROM jsonb_populate_record(NULL::lms.%1$I, $1) '
+				'ON CONFLICT DO NOTHING', h.relation, cols) USING fill || h.old_row;
+		END IF;
+	END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION lms._rewind(timestamptz, timestamptz) FROM PUBLIC;
+
+-- lms._history_since(at, what): refuses a time before the history begins
+CREATE FUNCTION lms._history_since(at timestamptz, what text) RETURNS void
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	since timestamptz := (SELECT min(h.since) FROM lms.history_horizon h);
+BEGIN
+	IF at IS NULL OR at < since THEN
+		RAISE EXCEPTION '% asks about %, before the history begins', what, coalesce(at::text, 'NULL')
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The history begins at %s: the install or upgrade of the extension, or the last lms.prune_history().', since);
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION lms._history_since(timestamptz, text) FROM PUBLIC;
+
+-- lms.visible_users(p, at): U(p) as the relationships stood at at
+CREATE FUNCTION lms.visible_users(principal bigint, at timestamptz) RETURNS SETOF bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ids bigint[];
+BEGIN
+	PERFORM lms._require_trusted('lms.visible_users(principal, at)');
+	PERFORM lms._history_since(at, 'lms.visible_users()');
+	BEGIN
+		PERFORM set_config('session_replication_role', 'replica', true);
+		PERFORM lms._rewind(at);
+		ids := lms.visible_user_ids(principal);
+		RAISE EXCEPTION USING ERRCODE = 'LV000';
+	EXCEPTION WHEN SQLSTATE 'LV000' THEN
+		NULL;	-- the undo rolled back, the answer kept
+	END;
+	RETURN QUERY SELECT unnest(ids);
+END
+$$;
+COMMENT ON FUNCTION lms.visible_users(bigint, timestamptz) IS 'U(p) as the relationships stood at the given time (superusers and trusted roles)';
+REVOKE ALL ON FUNCTION lms.visible_users(bigint, timestamptz) FROM PUBLIC;
+
+-- lms.can_view_stats(p, u, c, x, at): the row rule as the relationships
+-- stood at at (the statistics rows as they are now)
+CREATE FUNCTION lms.can_view_stats(principal bigint, user_id bigint, content_id bigint,
+								   context_group_id bigint, at timestamptz) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	answer boolean;
+BEGIN
+	PERFORM lms._require_trusted('lms.can_view_stats(..., at)');
+	PERFORM lms._history_since(at, 'lms.can_view_stats()');
+	BEGIN
+		PERFORM set_config('session_replication_role', 'replica', true);
+		PERFORM lms._rewind(at);
+		answer := lms.can_view_stats(principal, user_id, content_id, context_group_id);
+		RAISE EXCEPTION USING ERRCODE = 'LV000';
+	EXCEPTION WHEN SQLSTATE 'LV000' THEN
+		NULL;
+	END;
+	RETURN answer;
+END
+$$;
+COMMENT ON FUNCTION lms.can_view_stats(bigint, bigint, bigint, bigint, timestamptz) IS
+	'the row rule as the relationships stood at the given time (superusers and trusted roles)';
+REVOKE ALL ON FUNCTION lms.can_view_stats(bigint, bigint, bigint, bigint, timestamptz) FROM PUBLIC;
+
+-- lms.who_could_see(u, from, to, c): every principal that could see
+-- learner u (its row for content c, if given) at some moment of [from,
+-- to], one row per period with the same roles: who_can_see over the store
+-- as it stood at to, then before each change committed in (from, to],
+-- newest first, in one undo.  could_see_until is NULL while the period
+-- lasts at to.
+CREATE FUNCTION lms.who_could_see(user_id bigint, "from" timestamptz, "to" timestamptz,
+								  content_id bigint DEFAULT NULL)
+	RETURNS TABLE (principal bigint, roles text, could_see_from timestamptz, could_see_until timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	u constant bigint := user_id;
+	c constant bigint := content_id;
+	seen jsonb := '[]';
+	t timestamptz;
+	t_end timestamptz;
+BEGIN
+	PERFORM lms._require_trusted('lms.who_could_see()');
+	PERFORM lms._history_since("from", 'lms.who_could_see()');
+	IF "to" IS NULL OR "to" < "from" THEN
+		RAISE EXCEPTION 'the interval of lms.who_could_see() ends before it begins'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	BEGIN
+		PERFORM set_config('session_replication_role', 'replica', true);
+		PERFORM lms._rewind("to");
+		-- the state since each change of the interval, newest first, then
+		-- the state at from: each time the changes of the one after it undone
+		t_end := NULL;
+		FOR t IN SELECT DISTINCT h.committed_at FROM lms.history h
+			WHERE h.committed_at > "from" AND h.committed_at <= "to"
+			  AND h.relation NOT IN ('role_bindings', 'trusted_roles')
+			UNION ALL SELECT "from"
+			ORDER BY 1 DESC LOOP
+			IF t_end IS NOT NULL THEN
+				PERFORM lms._rewind(t, t_end);
+			END IF;
+			seen := seen || coalesce((SELECT jsonb_agg(jsonb_build_array(w.principal, w.roles, t, t_end))
+									  FROM lms.who_can_see(u, c) w), '[]');
+			t_end := t;
+		END LOOP;
+		RAISE EXCEPTION USING ERRCODE = 'LV000';
+	EXCEPTION WHEN SQLSTATE 'LV000' THEN
+		NULL;
+	END;
+	-- the states of one principal with the same roles, run together
+	RETURN QUERY
+	WITH s AS (
+		SELECT (e->>0)::bigint AS p, e->>1 AS r, (e->>2)::timestamptz AS s_from, (e->>3)::timestamptz AS s_until
+		FROM jsonb_array_elements(seen) e
+	), edges AS (
+		SELECT s.*, s_until IS DISTINCT FROM lag(s_from) OVER w AS starts
+		FROM s WINDOW w AS (PARTITION BY p, r ORDER BY s_from DESC)
+	), runs AS (
+		SELECT edges.*, count(*) FILTER (WHERE starts) OVER (PARTITION BY p, r ORDER BY s_from DESC) AS run
+		FROM edges
+	)
+	SELECT runs.p, runs.r, min(runs.s_from), (array_agg(runs.s_until ORDER BY runs.s_from DESC))[1]
+	FROM runs GROUP BY runs.p, runs.r, runs.run ORDER BY 1, 3, 2;
+END
+$$;
+COMMENT ON FUNCTION lms.who_could_see(bigint, timestamptz, timestamptz, bigint) IS
+	'who could see the learner at some moment of the interval, with the roles and the periods (superusers and trusted roles)';
+REVOKE ALL ON FUNCTION lms.who_could_see(bigint, timestamptz, timestamptz, bigint) FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- 10. Read your revocation on a replica (doc/consistency.md):
@@ -1660,10 +1882,13 @@ BEGIN
 		END IF;
 	END LOOP;
 
+	-- the copies Citus makes of the rows are not changes: no history, and
+	-- no trigger events left pending on a shard an ALTER TABLE follows
+	PERFORM lms._history_triggers('DISABLE');
 	PERFORM lms._stash_roles();
 	FOR tbl IN SELECT r.oid::regclass FROM pg_class r
 		WHERE r.relnamespace = 'lms'::regnamespace AND r.relkind = 'r'
-		  AND r.relname NOT IN ('progress', 'cache_proxy', 'history') ORDER BY r.oid LOOP
+		  AND r.relname NOT IN ('progress', 'cache_proxy', 'history', 'history_horizon') ORDER BY r.oid LOOP
 		PERFORM create_reference_table(tbl);
 	END LOOP;
 	PERFORM create_distributed_table('lms.progress', 'user_id', shard_count => shard_count);
@@ -1675,6 +1900,7 @@ BEGIN
 		PERFORM truncate_local_data_after_distributing_table(tbl);
 	END LOOP;
 	PERFORM lms._insert_roles();
+	PERFORM lms._history_triggers('ENABLE');
 	-- SET LOCAL lms.principal reaches the workers only so
 	EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', current_database());
 END

@@ -92,6 +92,11 @@ SELECT (SELECT count(*) FROM lms.content) AS coach_content,
 	(SELECT count(*) FROM lms.group_members) AS coach_memberships;
 RESET ROLE;
 SELECT count(*) AS groups, count(created_by) AS created_by_set FROM lms.groups;
+-- 0.7.0: the history starts at the upgrade, and keeps the changes after it
+SELECT count(*) AS history_at_upgrade FROM lms.history;
+DELETE FROM lms.group_members WHERE group_id = 11 AND user_id = 121;
+INSERT INTO lms.group_members (group_id, user_id) VALUES (11, 121);
+SELECT relation, change, new_row, old_row FROM lms.history ORDER BY id;
 SELECT FROM lms.unbind_role('lms_upgrade_coach');
 DROP ROLE lms_upgrade_coach;
 UPDATE lms.group_members SET group_id = 40 WHERE group_id = 11 AND user_id = 120;

@@ -1,7 +1,10 @@
 # pg_dump and pg_restore into a fresh database keep every row of the store
 # (each table is registered with pg_extension_config_dump), the bindings
-# and trusts with their anchors, and the pseudonyms' secret, so every login
-# sees the same rows and the same pseudonyms afterwards.
+# and trusts with their anchors, the pseudonyms' secret and the
+# relationship history, so every login sees the same rows and the same
+# pseudonyms afterwards, and the history goes on.  The restore runs with
+# lms.history off, as doc/accountability.md says: its rows are history
+# already.
 use strict;
 use warnings;
 
@@ -24,11 +27,16 @@ for my $r (sort keys %readers)
 $node->safe_psql('src',
 	"CREATE ROLE r_vendor LOGIN; SELECT lms.bind_role('r_vendor', 103, personal_data => false); "
 	  . "SELECT lms.trust_role('r_admin')");
+$node->safe_psql('src', 'UPDATE lms.groups SET parent_group_id = 10 WHERE group_id = 30; '
+	  . 'UPDATE lms.groups SET parent_group_id = NULL WHERE group_id = 30');
 
 my $dump = $node->basedir . '/src.dump';
 $node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('src') ], 'pg_dump');
 $node->safe_psql('postgres', 'CREATE DATABASE dst');
-$node->command_ok([ 'pg_restore', '-d', $node->connstr('dst'), $dump ], 'pg_restore');
+{
+	local $ENV{PGOPTIONS} = '-c lms.history=off';
+	$node->command_ok([ 'pg_restore', '-d', $node->connstr('dst'), $dump ], 'pg_restore');
+}
 
 # every table of the store, from the catalog: the same rows
 my @tables = split /\n/, $node->safe_psql('src',
@@ -55,6 +63,13 @@ like($before, qr/^[0-9a-f]{64}/, 'the pseudonymous login gets learner keys');
 is($node->safe_psql('dst', "SET ROLE r_vendor; $keys"), $before, 'the same pseudonyms after restore');
 is($node->safe_psql('dst', "SET ROLE r_admin; BEGIN; SET LOCAL lms.principal = 104; $rows; COMMIT"),
 	$node->safe_psql('src', "SET ROLE r_coach; $rows"), 'and the trusted role acts for a principal again');
+
+# the history goes on after the restore, after what it restored
+my $last = "SELECT relation || ' ' || change || ' ' || coalesce(new_row, old_row)::text FROM lms.history ORDER BY id DESC LIMIT 1";
+like($node->safe_psql('src', $last), qr/^groups update .*"parent_group_id": null/, 'the history has the changes');
+$node->safe_psql('dst', 'INSERT INTO lms.group_members VALUES (11, 129)');
+like($node->safe_psql('dst', $last), qr/^group_members insert .*"user_id": 129/,
+	'a change after the restore is kept after the restored history');
 
 $node->stop;
 done_testing();

@@ -104,6 +104,11 @@ is($coach->query_safe('SELECT count(*) FROM lms.progress'),
 	'0', 'after replay the same standby session sees the revocation');
 $coach->quit;
 is(rows_seen($standby, 's_coach'), '-', 'a new standby session too');
+# the history of the revocation, read on the standby
+is($standby->safe_psql('standby_test',
+	"SELECT change || ' ' || (old_row->>'user_id') || ' ' || by_role FROM lms.history "
+	  . "WHERE relation = 'group_roles' ORDER BY id DESC LIMIT 1"),
+	'delete 104 postgres', 'the standby reads the history of the revocation');
 
 my ($ret, $out, $err) = $standby->psql('standby_test',
 	'SET lms.audit = statements; SET client_min_messages = log; SET ROLE s_gadmin; '

@@ -126,8 +126,9 @@ is( $c->safe_psql(
 		  . "|| ' ' || count(*) FILTER (WHERE partmethod = 'n') FROM pg_dist_partition"),
 	'h '
 	  . $c->safe_psql('lms_citus',
-		"SELECT count(*) - 2 FROM pg_class WHERE relnamespace = 'lms'::regnamespace AND relkind = 'r'"),
-	'lms.progress is distributed by user_id, the relationship tables are reference tables');
+		"SELECT count(*) FROM pg_class WHERE relnamespace = 'lms'::regnamespace AND relkind = 'r' "
+		  . "AND relname NOT IN ('progress', 'cache_proxy', 'history', 'history_horizon')"),
+	'lms.progress is distributed by user_id, the relationship tables are reference tables, the history each node\'s');
 is( $c->safe_psql(
 		'lms_citus',
 		'SELECT count(DISTINCT nodeport) FROM pg_dist_shard_placement WHERE shardid IN '
@@ -290,6 +291,19 @@ for my $node ($c, $nodes[1])
 	like($err, qr/lms\.preview\(\) does not run on a Citus cluster/,
 		'lms.preview() is refused on the ' . ($node == $c ? 'coordinator' : 'worker') . ', not answered empty');
 }
+
+# the history: each node's triggers write the changes of its copy of the
+# store to its own lms.history, under the store table's name (not the
+# shard's), with the role that made them
+my $revoked = "SELECT string_agg(change || ' ' || by_role, ', ') FROM lms.history "
+  . "WHERE relation = 'group_roles' AND old_row->>'user_id' = '103' AND old_row->>'group_id' = '10'";
+for my $i (0 .. 2)
+{
+	is($nodes[$i]->safe_psql('lms_citus', $revoked), 'delete postgres',
+		'node ' . $nodes[$i]->name . ' keeps the revocation written through the coordinator in its history');
+}
+is($c->safe_psql('lms_citus', "SELECT count(*) FROM lms.history WHERE relation ~ '_[0-9]+\$'"), '0',
+	'no history names a shard');
 
 # a worker answers queries itself, from its own shards
 my $gadmin_sum = 'SELECT count(*), sum(score) FROM lms.progress';

@@ -66,6 +66,7 @@ my %configured = (
 	'lms.cache_principals' => '100',
 	'lms.row_shortcut' => 'on',
 	'lms.allow_session_principal' => 'off',
+	'lms.history' => 'on',
 );
 my %tried = (
 	'lms.audit' => 'off',
@@ -73,6 +74,7 @@ my %tried = (
 	'lms.cache_principals' => '5',
 	'lms.row_shortcut' => 'off',
 	'lms.allow_session_principal' => 'on',
+	'lms.history' => 'off',
 );
 my $show_all = join(' || \',\' || ', map { "current_setting('$_')" } sort keys %configured);
 my $want_all = join(',', map { $configured{$_} } sort keys %configured);
@@ -86,6 +88,20 @@ for my $route ('options', 'pgoptions')
 	is($out, "t\n$want_all", "$route: every superuser-only setting keeps its configured value");
 	like($err, qr/permission denied to set parameter "lms.audit"/, "$route: and the refusal is said");
 	ok(audited("route_$route", $offset), "$route: the reader's statement is audited as configured");
+}
+
+# a writer of the store cannot keep its change out of the history by a
+# startup option, nor by a SET before the library loads
+$node->safe_psql('s', 'CREATE ROLE wr LOGIN IN ROLE lms_writer');
+for my $route ('options', 'pgoptions', 'set')
+{
+	my $user = 100 + length $route;
+	my $sql = ($route eq 'set' ? "SET lms.history = off; " : '')
+	  . "INSERT INTO lms.group_members VALUES (11, $user); DELETE FROM lms.group_members WHERE group_id = 11 AND user_id = $user";
+	session('wr', $sql, ($route eq 'set' ? () : ($route => '-c lms.history=off')));
+	is($node->safe_psql('s', "SELECT string_agg(change || ' ' || by_role, ', ' ORDER BY id) FROM lms.history "
+		  . "WHERE relation = 'group_members' AND coalesce(new_row, old_row)->>'user_id' = '$user'"),
+		'insert wr, delete wr', "$route: the writer's change and its revert are in the history");
 }
 
 # 2. SET before the library is loaded, and after
