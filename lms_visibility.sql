@@ -1605,12 +1605,26 @@ END
 $$;
 REVOKE ALL ON FUNCTION lms._rewind(timestamptz, timestamptz) FROM PUBLIC;
 
--- lms._history_since(at, what): refuses a time before the history begins
-CREATE FUNCTION lms._history_since(at timestamptz, what text) RETURNS void
+-- lms._may_rewind(at, what): refuses to undo the history to at where it
+-- cannot: on a hot standby, on a Citus cluster (the undo would write the
+-- reference tables on every node), before the history begins
+CREATE FUNCTION lms._may_rewind(at timestamptz, what text) RETURNS void
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	since timestamptz := (SELECT min(h.since) FROM lms.history_horizon h);
 BEGIN
+	IF pg_is_in_recovery() THEN
+		RAISE EXCEPTION '% does not run on a hot standby', what
+			USING ERRCODE = 'read_only_sql_transaction',
+				  DETAIL = 'It undoes the later history in a subtransaction it rolls back, which writes.',
+				  HINT = 'Ask the primary.';
+	END IF;
+	IF lms._distributed() THEN
+		RAISE EXCEPTION '% does not run on a Citus cluster', what
+			USING ERRCODE = 'feature_not_supported',
+				  DETAIL = 'It undoes the later history in a subtransaction, which would write every node''s copy of the store.',
+				  HINT = 'Ask a single-node copy of the store.';
+	END IF;
 	IF at IS NULL OR at < since THEN
 		RAISE EXCEPTION '% asks about %, before the history begins', what, coalesce(at::text, 'NULL')
 			USING ERRCODE = 'invalid_parameter_value',
@@ -1618,7 +1632,7 @@ BEGIN
 	END IF;
 END
 $$;
-REVOKE ALL ON FUNCTION lms._history_since(timestamptz, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lms._may_rewind(timestamptz, text) FROM PUBLIC;
 
 -- lms.visible_users(p, at): U(p) as the relationships stood at at
 CREATE FUNCTION lms.visible_users(principal bigint, at timestamptz) RETURNS SETOF bigint
@@ -1627,7 +1641,7 @@ DECLARE
 	ids bigint[];
 BEGIN
 	PERFORM lms._require_trusted('lms.visible_users(principal, at)');
-	PERFORM lms._history_since(at, 'lms.visible_users()');
+	PERFORM lms._may_rewind(at, 'lms.visible_users()');
 	BEGIN
 		PERFORM set_config('session_replication_role', 'replica', true);
 		PERFORM lms._rewind(at);
@@ -1651,7 +1665,7 @@ DECLARE
 	answer boolean;
 BEGIN
 	PERFORM lms._require_trusted('lms.can_view_stats(..., at)');
-	PERFORM lms._history_since(at, 'lms.can_view_stats()');
+	PERFORM lms._may_rewind(at, 'lms.can_view_stats()');
 	BEGIN
 		PERFORM set_config('session_replication_role', 'replica', true);
 		PERFORM lms._rewind(at);
@@ -1685,7 +1699,7 @@ DECLARE
 	t_end timestamptz;
 BEGIN
 	PERFORM lms._require_trusted('lms.who_could_see()');
-	PERFORM lms._history_since("from", 'lms.who_could_see()');
+	PERFORM lms._may_rewind("from", 'lms.who_could_see()');
 	IF "to" IS NULL OR "to" < "from" THEN
 		RAISE EXCEPTION 'the interval of lms.who_could_see() ends before it begins'
 			USING ERRCODE = 'invalid_parameter_value';

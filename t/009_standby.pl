@@ -109,6 +109,8 @@ is($standby->safe_psql('standby_test',
 	"SELECT change || ' ' || (old_row->>'user_id') || ' ' || by_role FROM lms.history "
 	  . "WHERE relation = 'group_roles' ORDER BY id DESC LIMIT 1"),
 	'delete 104 postgres', 'the standby reads the history of the revocation');
+my ($r_ret, $r_out, $r_err) = $standby->psql('standby_test', 'SELECT count(*) FROM lms.visible_users(103, now())');
+like($r_err, qr/does not run on a hot standby.*HINT:  Ask the primary/s, 'the rules at a past time say to ask the primary');
 
 my ($ret, $out, $err) = $standby->psql('standby_test',
 	'SET lms.audit = statements; SET client_min_messages = log; SET ROLE s_gadmin; '

@@ -292,6 +292,11 @@ for my $node ($c, $nodes[1])
 		'lms.preview() is refused on the ' . ($node == $c ? 'coordinator' : 'worker') . ', not answered empty');
 }
 
+# the rules at a past time undo the later history, which would write every
+# node's copy: refused
+($ret, $out, $err) = $c->psql('lms_citus', 'SELECT count(*) FROM lms.visible_users(103, now())');
+like($err, qr/does not run on a Citus cluster/, 'the rules at a past time are refused on a cluster, not answered');
+
 # the history: each node's triggers write the changes of its copy of the
 # store to its own lms.history, under the store table's name (not the
 # shard's), with the role that made them
