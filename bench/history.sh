@@ -7,7 +7,7 @@
 # memberships, upserts of enrolments that change the group that assigned
 # them (a column the rules read), and batches of 100 memberships in one
 # statement.  Prints each one's median tps both ways and the ratio on/off.
-# Then the rules at a past time over a history of CHANGES (default 200)
+# First the rules at a past time over a history of CHANGES (default 200)
 # learners moved to another group, one transaction each: visible_users(p,
 # at) of a group admin halfway back and all the way back, and who_could_see
 # of a learner over the whole history (median of 3 each, ms; absolute
@@ -33,6 +33,28 @@ CREATE ROLE sync_off LOGIN IN ROLE lms_writer;
 ALTER ROLE sync_off SET lms.history = off;
 VACUUM ANALYZE;
 SQL
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+echo "== the rules at a past time over $CHANGES learners moved, one transaction each"
+t0=$(psql -X -At -c 'SELECT clock_timestamp()')
+for i in $(seq "$CHANGES"); do
+	echo "UPDATE lms.group_members SET group_id = 1 + (group_id + 37) % 1000 WHERE user_id = $((i * 7 % USERS + 1));"
+done | psql -X -q -v ON_ERROR_STOP=1
+half=$(psql -X -At -c "SELECT committed_at FROM lms.history WHERE committed_at > '$t0' ORDER BY id LIMIT 1 OFFSET $((CHANGES / 2))")
+t1=$(psql -X -At -c 'SELECT clock_timestamp()')
+# ms QUERY: the median of 3 runs
+ms() {
+	for _ in 1 2 3; do
+		{ echo '\timing on'; echo "$1"; } | psql -X -q -At | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
+	done | median
+}
+printf '| question | changes undone | ms |\n|---|---|---|\n'
+printf '| visible_users(group admin, halfway back) | %s | %s |\n' "$((CHANGES / 2))" \
+	"$(ms "SELECT count(*) FROM lms.visible_users(10000002, '$half')")"
+printf '| visible_users(group admin, all the way back) | %s | %s |\n' "$CHANGES" \
+	"$(ms "SELECT count(*) FROM lms.visible_users(10000002, '$t0')")"
+printf '| who_could_see(learner, over the %s changes) | %s, a state after each | %s |\n' "$CHANGES" "$CHANGES" \
+	"$(ms "SELECT count(*) FROM lms.who_could_see(8, '$t0', '$t1')")"
+
 cat >"$WORK/insert.sql" <<SQL
 \set g random(1, 1000)
 \set u random(1, $USERS)
@@ -54,7 +76,6 @@ tps() {
 	pgbench -n -c 2 -j 2 -T "$PGBENCH_SECONDS" -f "$WORK/$2.sql" -U "$1" bench 2>/dev/null |
 		sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
-median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 echo "== the writer's tps with lms.history on and off (median of $TURNS pairs in turns, ${PGBENCH_SECONDS} s each)"
 echo "| workload | history off | history on | on / off |"
 echo "|---|---|---|---|"
@@ -70,23 +91,3 @@ for w in insert upsert batch; do
 done
 echo "   (history rows written: $(psql -X -At -c 'SELECT count(*) FROM lms.history'))"
 
-echo "== the rules at a past time over $CHANGES learners moved, one transaction each"
-t0=$(psql -X -At -c 'SELECT clock_timestamp()')
-for i in $(seq "$CHANGES"); do
-	echo "UPDATE lms.group_members SET group_id = 1 + (group_id + 37) % 1000 WHERE user_id = $((i * 7 % USERS + 1));"
-done | psql -X -q -v ON_ERROR_STOP=1
-half=$(psql -X -At -c "SELECT committed_at FROM lms.history WHERE committed_at > '$t0' ORDER BY id LIMIT 1 OFFSET $((CHANGES / 2))")
-t1=$(psql -X -At -c 'SELECT clock_timestamp()')
-# ms QUERY: the median of 3 runs
-ms() {
-	for _ in 1 2 3; do
-		{ echo '\timing on'; echo "$1"; } | psql -X -q -At | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
-	done | median
-}
-printf '| question | changes undone | ms |\n|---|---|---|\n'
-printf '| visible_users(group admin, halfway back) | %s | %s |\n' "$((CHANGES / 2))" \
-	"$(ms "SELECT count(*) FROM lms.visible_users(10000002, '$half')")"
-printf '| visible_users(group admin, all the way back) | %s | %s |\n' "$CHANGES" \
-	"$(ms "SELECT count(*) FROM lms.visible_users(10000002, '$t0')")"
-printf '| who_could_see(learner, over the %s changes) | %s, a state after each | %s |\n' "$CHANGES" "$CHANGES" \
-	"$(ms "SELECT count(*) FROM lms.who_could_see(8, '$t0', '$t1')")"
