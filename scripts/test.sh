@@ -119,6 +119,21 @@ installcheck_counts() {
 		"$(grep -cE 'FAILED|failed \(|^Result: FAIL|^not ok [0-9]+ +- ' "$1")"
 }
 
+# failed_in LOG: which tests of make installcheck failed, and the first
+# failed check of each TAP test (or how it ended), on one line that the
+# summary at the very end repeats: a CI log shown in part keeps its end
+failed_in() {
+	local why t f first
+	why=$(sed -nE 's/^not ok [0-9]+ +- ([a-z_0-9]+).*/\1/p; s/^test ([a-z_0-9]+) +\.\.\. FAILED.*/\1/p' "$1" | tr '\n' ' ')
+	for t in $(sed -nE 's#^(t/[0-9a-z_]+)\.pl .*(Wstat|Failed|Dubious).*#\1#p' "$1" | sort -u); do
+		f="$WORK/tree/tmp_check/log/regress_log_${t#t/}"
+		first=$(grep -m1 -oE 'not ok [0-9]+ - .*' "$f" 2>/dev/null | cut -c1-120)
+		[ -n "$first" ] || first=$(grep -m1 -oE "^$t\\.pl +\\(Wstat: [0-9]+ \\(exited [0-9]+\\)" "$1" | sed 's/.*(Wstat/(Wstat/')
+		why+="$t.pl: ${first:-failed}; "
+	done
+	[ -n "$why" ] && echo " [${why% }]"
+}
+
 # the layout: no C file needs one that needs it (from the objects just built)
 if [ "${LMS_MEMCHECK:-0}" != 1 ]; then
 	echo "== scripts/layout.sh"
@@ -201,13 +216,15 @@ if [ $rc != 0 ]; then
 		{ grep -E 'not ok|Failed test' "$f" | head -10; tail -25 "$f"; } | sed 's/^/   | /'
 	done
 fi
-record "pg_regress + isolation + TAP (make installcheck)" $rc $(installcheck_counts "$WORK/installcheck.log")
+record "pg_regress + isolation + TAP (make installcheck)$(failed_in "$WORK/installcheck.log")" $rc \
+	$(installcheck_counts "$WORK/installcheck.log")
 
 cat "$WORK/prove.log"
 [ "$tap_setup_rc" = 0 ] || tap_rc=1
 tap_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' "$WORK/prove.log" | awk '{s += $1} END {print s + 0}')
 tap_failed=$(grep -oE 'Failed [0-9]+/' "$WORK/prove.log" | grep -oE '[0-9]+' | awk '{s += $1} END {print s + 0}')
-record "pgTAP (pg_prove test/*.sql)" "$tap_rc" "$((${tap_total:-0} - tap_failed))" "$tap_failed"
+tap_why=$(sed -nE 's#^(test/[0-9a-z_]+\.sql) +\(Wstat.*#\1#p' "$WORK/prove.log" | sort -u | tr '\n' ' ')
+record "pgTAP (pg_prove test/*.sql)${tap_why:+ [${tap_why% }]}" "$tap_rc" "$((${tap_total:-0} - tap_failed))" "$tap_failed"
 
 # without preloading: the settings given before the library loads
 # (REGRESS_LATE), and, but under valgrind, the isolation specs and the hot

@@ -48,6 +48,13 @@ SELECT * FROM hist;
 -- a TRUNCATE: every row it removes
 TRUNCATE lms.slot_trainers, lms.session_instructors;
 SELECT relation, change, new_row, old_row FROM hist WHERE xact = (SELECT max(xact) FROM hist);
+-- a TRUNCATE after a write in the same transaction: the deferred rows are
+-- written first (PostgreSQL refuses a TRUNCATE with pending trigger events)
+BEGIN;
+INSERT INTO lms.slot_registrations (slot_id, user_id) VALUES (507, 125);
+TRUNCATE lms.slot_registrations;
+COMMIT;
+SELECT relation, change, new_row, old_row FROM hist WHERE xact = (SELECT max(xact) FROM hist);
 -- only superusers read it, also not through pg_read_all_data, and no one
 -- but the triggers writes it
 SET ROLE hist_writer;
@@ -79,6 +86,7 @@ DELETE FROM lms.group_roles WHERE user_id = 110 AND role = 'coach';
 INSERT INTO lms.managers (manager_id, user_id) VALUES (109, 111);
 INSERT INTO lms.slot_trainers (slot_id, user_id) VALUES (507, 112);
 INSERT INTO lms.session_instructors (session_id, user_id) VALUES (502, 113);
+INSERT INTO lms.slot_registrations (slot_id, user_id) VALUES (507, 123), (507, 120);
 RESET lms.history;
 DROP VIEW hist;
 SELECT FROM lms.distrust_role('hist_app');

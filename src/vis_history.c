@@ -18,6 +18,13 @@
  *	  effect when the row is written.  A writer has no privilege on
  *	  lms.history: the rows are written as the table's owner.
  *
+ *	  PostgreSQL refuses TRUNCATE, ALTER TABLE and DROP of a table with
+ *	  pending trigger events, which a deferred trigger leaves until the
+ *	  commit.  So before such a statement in a transaction that wrote, the
+ *	  history's pending rows are written (SET CONSTRAINTS ... IMMEDIATE on
+ *	  its triggers, for the rest of the transaction, as a user would):
+ *	  their time is then taken at that statement.
+ *
  * IDENTIFICATION
  *	  src/vis_history.c
  *
@@ -25,14 +32,22 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -269,4 +284,66 @@ lms_record_truncate(PG_FUNCTION_ARGS)
 					 quote_identifier(RelationGetRelationName(td->tg_relation)));
 	write_history(NULL, sql.data, vis_store_relname(td->tg_relation), 0, NULL, NULL, NULL);
 	return PointerGetDatum(NULL);
+}
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* constraint_named tells whether schema nsp has a constraint called name */
+static bool
+constraint_named(const char *name, Oid nsp)
+{
+	Relation	rel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	bool		found;
+
+	ScanKeyInit(&key[0], Anum_pg_constraint_conname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(name));
+	ScanKeyInit(&key[1], Anum_pg_constraint_connamespace, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(nsp));
+	scan = systable_beginscan(rel, ConstraintNameNspIndexId, true, NULL, 2, key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * history_utility writes the history's pending rows before a statement
+ * that PostgreSQL refuses on a table with pending trigger events.
+ */
+static void
+history_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				ProcessUtilityContext context, ParamListInfo params,
+				QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if ((IsA(stmt, TruncateStmt) || IsA(stmt, AlterTableStmt) || IsA(stmt, DropStmt)) &&
+		FullTransactionIdIsValid(GetTopFullTransactionIdIfAny()) && !creating_extension)
+	{
+		ConstraintsSetStmt *now = makeNode(ConstraintsSetStmt);
+		Oid			nsp = get_namespace_oid("lms", true);
+		const char *const names[] = {"record_history", "record_history_update"};
+		int			i;
+
+		for (i = 0; i < lengthof(names); i++)
+			if (OidIsValid(nsp) && constraint_named(names[i], nsp))
+				now->constraints = lappend(now->constraints, makeRangeVar("lms", (char *) names[i], -1));
+		now->deferred = false;
+		if (now->constraints != NIL)
+			AfterTriggerSetState(now);
+	}
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+/* vis_history_init installs the hook above; called once from _PG_init */
+void
+vis_history_init(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = history_utility;
 }

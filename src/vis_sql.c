@@ -31,7 +31,8 @@ void		_PG_init(void);
 /*
  * _PG_init defines the settings and installs the callbacks and hooks of
  * each layer: invalidation, the cache, the policies, the executor guard,
- * the range scan, the audit trail and the Citus statement check.
+ * the range scan, the audit trail, the Citus statement check and the
+ * history's pending rows before TRUNCATE, ALTER TABLE and DROP.
  */
 void
 _PG_init(void)
@@ -44,6 +45,7 @@ _PG_init(void)
 	vis_rangescan_init();
 	vis_audit_init();
 	vis_citus_init();
+	vis_history_init();
 	if (process_shared_preload_libraries_in_progress)
 		vis_shcache_request();
 }

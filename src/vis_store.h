@@ -156,5 +156,6 @@ extern void vis_preview_note_tenant(int64 tenant_id);
  * ---------------------------------------------------------------------
  */
 extern bool vis_history;
+extern void vis_history_init(void);
 
 #endif							/* VIS_STORE_H */

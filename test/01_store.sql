@@ -36,7 +36,8 @@ SELECT set_eq(
 		  'lms.tenant_roles', 'lms.group_roles', 'lms.managers', 'lms.content', 'lms.content_coauthors',
 		  'lms.path_steps', 'lms.catalog_entries', 'lms.group_enrollments', 'lms.session_instructors',
 		  'lms.slot_trainers', 'lms.slot_registrations', 'lms.enrollments', 'lms.progress',
-		  'lms.role_bindings', 'lms.trusted_roles', 'lms.secret'],
+		  'lms.role_bindings', 'lms.trusted_roles', 'lms.secret', 'lms.history', 'lms.history_id_seq',
+		  'lms.history_horizon'],
 	'every store table is registered with pg_extension_config_dump');
 
 -- cross-tenant links: refused, naming both ids
