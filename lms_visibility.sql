@@ -1516,10 +1516,11 @@ $$;
 COMMENT ON FUNCTION lms.prune_history(timestamptz) IS 'drop the history committed before the given time (superusers)';
 REVOKE ALL ON FUNCTION lms.prune_history(timestamptz) FROM PUBLIC;
 
--- lms._history_triggers(action): ENABLE or DISABLE the history's triggers
--- of the store's tables (not of a Citus shard); for lms.distribute(),
--- while Citus copies the store's rows
-CREATE FUNCTION lms._history_triggers(action text) RETURNS void
+-- lms._alter_triggers(names, action): ALTER TABLE ... action TRIGGER for
+-- each trigger of those names on the store's tables (not on a Citus
+-- shard): the history's, DISABLE and ENABLE, for lms.distribute() while
+-- Citus copies the store's rows
+CREATE FUNCTION lms._alter_triggers(names text[], action text) RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
 	t regclass;
@@ -1527,14 +1528,13 @@ DECLARE
 BEGIN
 	-- one trigger per statement: Citus propagates no more
 	FOR t, g IN SELECT g.tgrelid::regclass, g.tgname FROM pg_trigger g JOIN pg_class r ON r.oid = g.tgrelid
-		WHERE g.tgname IN ('record_history', 'record_history_update', 'record_history_truncate')
-		  AND r.relnamespace = 'lms'::regnamespace AND r.relname !~ '_[0-9]+$'
+		WHERE g.tgname = ANY (names) AND r.relnamespace = 'lms'::regnamespace AND r.relname !~ '_[0-9]+$'
 		ORDER BY r.relname, g.tgname LOOP
 		EXECUTE format('ALTER TABLE %s %s TRIGGER %I', t, action, g);
 	END LOOP;
 END
 $$;
-REVOKE ALL ON FUNCTION lms._history_triggers(text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lms._alter_triggers(text[], text) FROM PUBLIC;
 
 -- Where the history begins: at the install or upgrade, or at the last
 -- prune_history().  One row, or after a restore two (the install's own and
@@ -1898,7 +1898,7 @@ BEGIN
 
 	-- the copies Citus makes of the rows are not changes: no history, and
 	-- no trigger events left pending on a shard an ALTER TABLE follows
-	PERFORM lms._history_triggers('DISABLE');
+	PERFORM lms._alter_triggers(ARRAY['record_history', 'record_history_update', 'record_history_truncate'], 'DISABLE');
 	PERFORM lms._stash_roles();
 	FOR tbl IN SELECT r.oid::regclass FROM pg_class r
 		WHERE r.relnamespace = 'lms'::regnamespace AND r.relkind = 'r'
@@ -1914,7 +1914,7 @@ BEGIN
 		PERFORM truncate_local_data_after_distributing_table(tbl);
 	END LOOP;
 	PERFORM lms._insert_roles();
-	PERFORM lms._history_triggers('ENABLE');
+	PERFORM lms._alter_triggers(ARRAY['record_history', 'record_history_update', 'record_history_truncate'], 'ENABLE');
 	-- SET LOCAL lms.principal reaches the workers only so
 	EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', current_database());
 END
