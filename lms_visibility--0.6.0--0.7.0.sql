@@ -560,6 +560,11 @@ BEGIN
 	END LOOP;
 	PERFORM lms._insert_roles();
 	PERFORM lms._alter_triggers(ARRAY['record_history', 'record_history_update', 'record_history_truncate'], 'ENABLE');
+	-- team writes: Citus locks the reference tables a written row refers to
+	-- (lms.tenants, lms.users) only for a role that may change them.  DELETE
+	-- is that privilege; row-level security leaves a reader no row of them to
+	-- delete (no policy for DELETE but the sync service's)
+	GRANT DELETE ON lms.tenants, lms.users TO PUBLIC;
 	-- SET LOCAL lms.principal reaches the workers only so
 	EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', current_database());
 END
@@ -570,3 +575,213 @@ $$;
 -- the rules at a past time
 SELECT lms._alter_triggers(ARRAY['invalidate_cache', 'invalidate_cache_update', 'invalidate_cache_truncate'],
 							'ENABLE ALWAYS');
+
+------------------------------------------------------------------------------
+-- The team rules read each node's own copy of the store (lms._local), so
+-- that team writes work through a Citus coordinator, and the trigger takes
+-- the table's name from its argument (a shard's name is not the table's)
+------------------------------------------------------------------------------
+
+-- lms._local(rel) is this node's copy of table rel of the store: rel itself
+-- on one node, its shard on a node of a Citus cluster, where a reference
+-- table's rows are on every node.  The team rules below read it, so that
+-- on a cluster each node checks a write against its own rows and never
+-- starts a distributed query from inside the one that writes
+-- (doc/citus.md, "Team writes").
+CREATE FUNCTION lms._local(rel regclass) RETURNS regclass
+	AS 'MODULE_PATHNAME', 'lms_local' LANGUAGE C STRICT STABLE;
+REVOKE ALL ON FUNCTION lms._local(regclass) FROM PUBLIC;
+
+-- lms._team_role(tenant) is what the principal of the transaction may do to
+-- the teams of tenant: 'platform_admin', 'learner_manager', or NULL.
+-- current_principal() is the caller's, not the definer's: it is resolved
+-- for the role outside SECURITY DEFINER functions.
+CREATE OR REPLACE FUNCTION lms._team_role(tenant bigint) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r text;
+BEGIN
+	EXECUTE format('SELECT CASE WHEN bool_or(r.role = %L) THEN %1$L WHEN bool_or(r.role = %2$L) THEN %2$L END '
+		'FROM %3$s r JOIN %4$s u ON u.user_id = r.user_id WHERE r.user_id = lms.current_principal() AND u.tenant_id = $1',
+		'platform_admin', 'learner_manager', lms._local('lms.tenant_roles'), lms._local('lms.users'))
+		INTO r USING tenant;
+	RETURN r;
+END
+$$;
+
+-- lms._may_write_group(tenant, creator, parent) tells whether the principal
+-- may hold a row of lms.groups of tenant, created by creator, below parent
+-- (parent NULL: the check of the parent is not asked for, or the group is
+-- at the top level)
+CREATE OR REPLACE FUNCTION lms._may_write_group(tenant bigint, creator bigint, parent bigint)
+	RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ok boolean;
+BEGIN
+	CASE lms._team_role(tenant)
+		WHEN 'platform_admin' THEN
+			RETURN true;
+		WHEN 'learner_manager' THEN
+			IF creator IS DISTINCT FROM lms.current_principal() OR creator IS NULL THEN
+				RETURN false;
+			END IF;
+			IF parent IS NULL THEN
+				RETURN true;
+			END IF;
+			EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s g WHERE g.group_id = $1 AND g.created_by = $2)',
+				lms._local('lms.groups')) INTO ok USING parent, creator;
+			RETURN ok;
+		ELSE
+			RETURN false;
+	END CASE;
+END
+$$;
+
+-- lms._may_write_members(grp) tells whether the principal may add or
+-- remove members of group grp
+CREATE OR REPLACE FUNCTION lms._may_write_members(grp bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	tenant bigint;
+	creator bigint;
+BEGIN
+	EXECUTE format('SELECT g.tenant_id, g.created_by FROM %s g WHERE g.group_id = $1', lms._local('lms.groups'))
+		INTO tenant, creator USING grp;
+	RETURN coalesce(CASE lms._team_role(tenant)
+		WHEN 'platform_admin' THEN true
+		WHEN 'learner_manager' THEN creator = lms.current_principal()
+		END, false);
+END
+$$;
+
+-- lms._group_in_use(grp) tells whether deleting group grp would delete or
+-- change more than its memberships: roles, catalog entries, enrolments,
+-- connections or the ownership of content, which this path cannot reach.
+-- The trigger runs as the writer, which must be able to call this and
+-- lms._lock_group: each answers only a principal with a say over the
+-- group's tenant.
+CREATE OR REPLACE FUNCTION lms._group_in_use(grp bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	tenant bigint;
+	used boolean;
+BEGIN
+	EXECUTE format('SELECT g.tenant_id FROM %s g WHERE g.group_id = $1', lms._local('lms.groups'))
+		INTO tenant USING grp;
+	IF tenant IS NULL OR lms._team_role(tenant) IS NULL THEN
+		RETURN NULL;
+	END IF;
+	EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE group_id = $1) OR EXISTS (SELECT 1 FROM %s WHERE group_id = $1) '
+		'OR EXISTS (SELECT 1 FROM %s WHERE group_id = $1) '
+		'OR EXISTS (SELECT 1 FROM %s WHERE group_id = $1 OR connected_group_id = $1) '
+		'OR EXISTS (SELECT 1 FROM %s WHERE owner_group_id = $1)',
+		lms._local('lms.group_roles'), lms._local('lms.catalog_entries'), lms._local('lms.group_enrollments'),
+		lms._local('lms.group_connections'), lms._local('lms.content'))
+		INTO used USING grp;
+	RETURN used;
+END
+$$;
+
+-- lms._lock_group(grp) locks the row of group grp against changes until
+-- the end of the transaction, so that what a rule read of it (its creator,
+-- its parent) holds when the write commits; NULL locks nothing
+CREATE OR REPLACE FUNCTION lms._lock_group(grp bigint) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	EXECUTE format('SELECT 1 FROM %s g WHERE g.group_id = $1 AND lms._team_role(g.tenant_id) IS NOT NULL FOR SHARE OF g',
+		lms._local('lms.groups')) USING grp;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION lms._team_rules() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	p bigint;
+	role text;
+	grp bigint;
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = current_user
+			   AND (r.rolsuper OR r.rolbypassrls OR pg_has_role(r.oid, 'lms_writer', 'USAGE'))) THEN
+		RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
+	p := lms.current_principal();
+
+	-- the table's name from the trigger: on a Citus node the rows are in a
+	-- shard, whose name is not the table's
+	IF TG_ARGV[0] = 'groups' THEN
+		grp := CASE TG_OP WHEN 'INSERT' THEN NEW.group_id ELSE OLD.group_id END;
+		role := lms._team_role(CASE TG_OP WHEN 'INSERT' THEN NEW.tenant_id ELSE OLD.tenant_id END);
+		IF role IS NULL THEN
+			RAISE EXCEPTION 'permission denied to % group %', lower(TG_OP), grp
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = CASE WHEN p IS NULL THEN 'The transaction has no principal.'
+						   ELSE format('Principal %s is neither a platform_admin nor a learner_manager of the group''s tenant.', p) END;
+		END IF;
+		IF TG_OP = 'INSERT' THEN
+			IF NEW.created_by IS DISTINCT FROM p AND NEW.created_by IS NOT NULL THEN
+				RAISE EXCEPTION 'permission denied to set created_by of group %', grp
+					USING ERRCODE = 'insufficient_privilege',
+						  HINT = 'Leave created_by out: it is set to the principal that creates the group.';
+			END IF;
+			NEW.created_by := p;
+			PERFORM lms._lock_group(NEW.parent_group_id);
+			IF NOT lms._may_write_group(NEW.tenant_id, p, NEW.parent_group_id) THEN
+				RAISE EXCEPTION 'permission denied to create group % below group %', grp, NEW.parent_group_id
+					USING ERRCODE = 'insufficient_privilege',
+						  DETAIL = 'A learner_manager creates groups at the top level or below groups it created.';
+			END IF;
+			RETURN NEW;
+		END IF;
+		IF NOT lms._may_write_group(OLD.tenant_id, OLD.created_by, NULL) THEN
+			RAISE EXCEPTION 'permission denied to % group %', lower(TG_OP), grp
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'A learner_manager changes and deletes only the groups it created.';
+		END IF;
+		IF TG_OP = 'DELETE' THEN
+			IF role = 'learner_manager' AND lms._group_in_use(grp) THEN
+				RAISE EXCEPTION 'permission denied to delete group %', grp
+					USING ERRCODE = 'insufficient_privilege',
+						  DETAIL = 'The group has roles, catalog entries, enrolments, connections or content; only a platform_admin may delete it.';
+			END IF;
+			RETURN OLD;
+		END IF;
+		IF NEW.created_by IS DISTINCT FROM OLD.created_by THEN
+			RAISE EXCEPTION 'permission denied to change created_by of group %', grp
+				USING ERRCODE = 'insufficient_privilege';
+		END IF;
+		IF NEW.parent_group_id IS DISTINCT FROM OLD.parent_group_id THEN
+			PERFORM lms._lock_group(NEW.parent_group_id);
+		END IF;
+		IF NEW.parent_group_id IS DISTINCT FROM OLD.parent_group_id
+		   AND NOT lms._may_write_group(NEW.tenant_id, NEW.created_by, NEW.parent_group_id) THEN
+			RAISE EXCEPTION 'permission denied to move group % below group %', grp, NEW.parent_group_id
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = 'A learner_manager moves its groups to the top level or below groups it created.';
+		END IF;
+		RETURN NEW;
+	END IF;
+
+	-- group_members: the group a row leaves and the group it joins
+	FOREACH grp IN ARRAY CASE TG_OP WHEN 'INSERT' THEN ARRAY[NEW.group_id]
+		WHEN 'DELETE' THEN ARRAY[OLD.group_id] ELSE ARRAY[OLD.group_id, NEW.group_id] END LOOP
+		PERFORM lms._lock_group(grp);
+		IF NOT lms._may_write_members(grp) THEN
+			RAISE EXCEPTION 'permission denied to change the members of group %', grp
+				USING ERRCODE = 'insufficient_privilege',
+					  DETAIL = CASE WHEN p IS NULL THEN 'The transaction has no principal.'
+						   ELSE 'A learner_manager changes the members of the groups it created only.' END;
+		END IF;
+	END LOOP;
+	RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+
+-- before tenant_guard (triggers fire in the order of their names), which
+-- then checks the created_by it set
+DROP TRIGGER team_rules ON lms.groups;
+DROP TRIGGER team_rules ON lms.group_members;
+CREATE TRIGGER team_rules BEFORE INSERT OR UPDATE OR DELETE ON lms.groups
+	FOR EACH ROW EXECUTE FUNCTION lms._team_rules('groups');
+CREATE TRIGGER team_rules BEFORE INSERT OR UPDATE OR DELETE ON lms.group_members
+	FOR EACH ROW EXECUTE FUNCTION lms._team_rules('group_members');

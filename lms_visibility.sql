@@ -874,16 +874,31 @@ CREATE EVENT TRIGGER lms_protect_new_parts ON ddl_command_end
 -- write without these rules.
 ------------------------------------------------------------------------------
 
+-- lms._local(rel) is this node's copy of table rel of the store: rel itself
+-- on one node, its shard on a node of a Citus cluster, where a reference
+-- table's rows are on every node.  The team rules below read it, so that
+-- on a cluster each node checks a write against its own rows and never
+-- starts a distributed query from inside the one that writes
+-- (doc/citus.md, "Team writes").
+CREATE FUNCTION lms._local(rel regclass) RETURNS regclass
+	AS 'MODULE_PATHNAME', 'lms_local' LANGUAGE C STRICT STABLE;
+REVOKE ALL ON FUNCTION lms._local(regclass) FROM PUBLIC;
+
 -- lms._team_role(tenant) is what the principal of the transaction may do to
 -- the teams of tenant: 'platform_admin', 'learner_manager', or NULL.
 -- current_principal() is the caller's, not the definer's: it is resolved
 -- for the role outside SECURITY DEFINER functions.
 CREATE FUNCTION lms._team_role(tenant bigint) RETURNS text
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT CASE WHEN bool_or(r.role = 'platform_admin') THEN 'platform_admin'
-				WHEN bool_or(r.role = 'learner_manager') THEN 'learner_manager' END
-	FROM lms.tenant_roles r JOIN lms.users u ON u.user_id = r.user_id
-	WHERE r.user_id = lms.current_principal() AND u.tenant_id = tenant
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	r text;
+BEGIN
+	EXECUTE format('SELECT CASE WHEN bool_or(r.role = %L) THEN %1$L WHEN bool_or(r.role = %2$L) THEN %2$L END '
+		'FROM %3$s r JOIN %4$s u ON u.user_id = r.user_id WHERE r.user_id = lms.current_principal() AND u.tenant_id = $1',
+		'platform_admin', 'learner_manager', lms._local('lms.tenant_roles'), lms._local('lms.users'))
+		INTO r USING tenant;
+	RETURN r;
+END
 $$;
 
 -- lms._may_write_group(tenant, creator, parent) tells whether the principal
@@ -892,23 +907,44 @@ $$;
 -- at the top level)
 CREATE FUNCTION lms._may_write_group(tenant bigint, creator bigint, parent bigint)
 	RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT coalesce(CASE lms._team_role(tenant)
-		WHEN 'platform_admin' THEN true
-		WHEN 'learner_manager' THEN creator = lms.current_principal()
-			AND (parent IS NULL OR EXISTS (SELECT 1 FROM lms.groups g
-										   WHERE g.group_id = parent AND g.created_by = creator))
-		END, false)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	ok boolean;
+BEGIN
+	CASE lms._team_role(tenant)
+		WHEN 'platform_admin' THEN
+			RETURN true;
+		WHEN 'learner_manager' THEN
+			IF creator IS DISTINCT FROM lms.current_principal() OR creator IS NULL THEN
+				RETURN false;
+			END IF;
+			IF parent IS NULL THEN
+				RETURN true;
+			END IF;
+			EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s g WHERE g.group_id = $1 AND g.created_by = $2)',
+				lms._local('lms.groups')) INTO ok USING parent, creator;
+			RETURN ok;
+		ELSE
+			RETURN false;
+	END CASE;
+END
 $$;
 
 -- lms._may_write_members(grp) tells whether the principal may add or
 -- remove members of group grp
 CREATE FUNCTION lms._may_write_members(grp bigint) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT coalesce((SELECT CASE lms._team_role(g.tenant_id)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	tenant bigint;
+	creator bigint;
+BEGIN
+	EXECUTE format('SELECT g.tenant_id, g.created_by FROM %s g WHERE g.group_id = $1', lms._local('lms.groups'))
+		INTO tenant, creator USING grp;
+	RETURN coalesce(CASE lms._team_role(tenant)
 		WHEN 'platform_admin' THEN true
-		WHEN 'learner_manager' THEN g.created_by = lms.current_principal()
-		END FROM lms.groups g WHERE g.group_id = grp), false)
+		WHEN 'learner_manager' THEN creator = lms.current_principal()
+		END, false);
+END
 $$;
 
 -- lms._group_in_use(grp) tells whether deleting group grp would delete or
@@ -918,16 +954,25 @@ $$;
 -- lms._lock_group: each answers only a principal with a say over the
 -- group's tenant.
 CREATE FUNCTION lms._group_in_use(grp bigint) RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-	SELECT CASE WHEN EXISTS (SELECT 1 FROM lms.groups g
-							 WHERE g.group_id = grp AND lms._team_role(g.tenant_id) IS NOT NULL) THEN
-		EXISTS (SELECT 1 FROM lms.group_roles WHERE group_id = grp)
-		OR EXISTS (SELECT 1 FROM lms.catalog_entries WHERE group_id = grp)
-		OR EXISTS (SELECT 1 FROM lms.group_enrollments WHERE group_id = grp)
-		OR EXISTS (SELECT 1 FROM lms.group_connections
-				   WHERE group_id = grp OR connected_group_id = grp)
-		OR EXISTS (SELECT 1 FROM lms.content WHERE owner_group_id = grp)
-	END
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+	tenant bigint;
+	used boolean;
+BEGIN
+	EXECUTE format('SELECT g.tenant_id FROM %s g WHERE g.group_id = $1', lms._local('lms.groups'))
+		INTO tenant USING grp;
+	IF tenant IS NULL OR lms._team_role(tenant) IS NULL THEN
+		RETURN NULL;
+	END IF;
+	EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s WHERE group_id = $1) OR EXISTS (SELECT 1 FROM %s WHERE group_id = $1) '
+		'OR EXISTS (SELECT 1 FROM %s WHERE group_id = $1) '
+		'OR EXISTS (SELECT 1 FROM %s WHERE group_id = $1 OR connected_group_id = $1) '
+		'OR EXISTS (SELECT 1 FROM %s WHERE owner_group_id = $1)',
+		lms._local('lms.group_roles'), lms._local('lms.catalog_entries'), lms._local('lms.group_enrollments'),
+		lms._local('lms.group_connections'), lms._local('lms.content'))
+		INTO used USING grp;
+	RETURN used;
+END
 $$;
 
 -- lms._lock_group(grp) locks the row of group grp against changes until
@@ -936,8 +981,8 @@ $$;
 CREATE FUNCTION lms._lock_group(grp bigint) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-	PERFORM 1 FROM lms.groups g WHERE g.group_id = grp AND lms._team_role(g.tenant_id) IS NOT NULL
-		FOR SHARE OF g;
+	EXECUTE format('SELECT 1 FROM %s g WHERE g.group_id = $1 AND lms._team_role(g.tenant_id) IS NOT NULL FOR SHARE OF g',
+		lms._local('lms.groups')) USING grp;
 END
 $$;
 
@@ -954,7 +999,9 @@ BEGIN
 	END IF;
 	p := lms.current_principal();
 
-	IF TG_TABLE_NAME = 'groups' THEN
+	-- the table's name from the trigger: on a Citus node the rows are in a
+	-- shard, whose name is not the table's
+	IF TG_ARGV[0] = 'groups' THEN
 		grp := CASE TG_OP WHEN 'INSERT' THEN NEW.group_id ELSE OLD.group_id END;
 		role := lms._team_role(CASE TG_OP WHEN 'INSERT' THEN NEW.tenant_id ELSE OLD.tenant_id END);
 		IF role IS NULL THEN
@@ -1025,9 +1072,9 @@ $$;
 -- before tenant_guard (triggers fire in the order of their names), which
 -- then checks the created_by it set
 CREATE TRIGGER team_rules BEFORE INSERT OR UPDATE OR DELETE ON lms.groups
-	FOR EACH ROW EXECUTE FUNCTION lms._team_rules();
+	FOR EACH ROW EXECUTE FUNCTION lms._team_rules('groups');
 CREATE TRIGGER team_rules BEFORE INSERT OR UPDATE OR DELETE ON lms.group_members
-	FOR EACH ROW EXECUTE FUNCTION lms._team_rules();
+	FOR EACH ROW EXECUTE FUNCTION lms._team_rules('group_members');
 REVOKE ALL ON FUNCTION lms._team_rules() FROM PUBLIC;
 
 -- A group the principal created is visible to it from the statement that
@@ -1915,6 +1962,11 @@ BEGIN
 	END LOOP;
 	PERFORM lms._insert_roles();
 	PERFORM lms._alter_triggers(ARRAY['record_history', 'record_history_update', 'record_history_truncate'], 'ENABLE');
+	-- team writes: Citus locks the reference tables a written row refers to
+	-- (lms.tenants, lms.users) only for a role that may change them.  DELETE
+	-- is that privilege; row-level security leaves a reader no row of them to
+	-- delete (no policy for DELETE but the sync service's)
+	GRANT DELETE ON lms.tenants, lms.users TO PUBLIC;
 	-- SET LOCAL lms.principal reaches the workers only so
 	EXECUTE format('ALTER DATABASE %I SET citus.propagate_set_commands = local', current_database());
 END

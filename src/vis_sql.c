@@ -13,12 +13,14 @@
 
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/hmac.h"
 #include "common/sha2.h"
 #include "utils/array.h"
 #include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
@@ -114,6 +116,26 @@ principal_result_rows(FunctionCallInfo fcinfo)
 		hot.valid = true;
 	}
 	return r;
+}
+
+PG_FUNCTION_INFO_V1(lms_local);
+
+/*
+ * lms_local(rel) returns this node's copy of table rel of the store (the
+ * table itself, or on a Citus node its reference table's shard here), for
+ * the team rules' reads.
+ */
+Datum
+lms_local(PG_FUNCTION_ARGS)
+{
+	Oid			rel = PG_GETARG_OID(0);
+	char	   *name = get_rel_name(rel);
+
+	if (name == NULL || get_rel_namespace(rel) != get_namespace_oid("lms", true))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("relation %u is not a table of the store", rel)));
+	PG_RETURN_OID(vis_relid(name, false));
 }
 
 PG_FUNCTION_INFO_V1(lms_rules);

@@ -45,7 +45,11 @@ my @tables = split /\n/, $node->safe_psql('src',
 cmp_ok(scalar @tables, '>=', 20, 'the store has its tables');
 for my $t (@tables)
 {
-	my $q = "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM lms.$t t";
+	# the history's horizon: the restore's install adds its own, later row;
+	# the earliest counts
+	my $q = $t eq 'history_horizon'
+	  ? 'SELECT min(since) FROM lms.history_horizon'
+	  : "SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM lms.$t t";
 	is($node->safe_psql('dst', $q), $node->safe_psql('src', $q), "lms.$t survives dump and restore");
 }
 

@@ -49,7 +49,7 @@ DECLARE b record;
 BEGIN
 	FOR b IN SELECT * FROM (VALUES ('c_admin', 101), ('c_gadmin', 103), ('c_coach', 104), ('c_analyst', 105),
 		('c_manager', 108), ('c_trainer', 112), ('c_instructor', 113), ('c_globex', 202), ('c_gen', 9001),
-		('c_app_bound', 101), ('c_app', NULL)) v(r, p) LOOP
+		('c_app_bound', 101), ('c_app', NULL), ('c_lm', 102)) v(r, p) LOOP
 		IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = b.r) THEN
 			EXECUTE format('CREATE ROLE %I LOGIN', b.r);
 		END IF;
@@ -290,6 +290,41 @@ for my $node ($c, $nodes[1])
 		q{SELECT * FROM lms.preview('INSERT INTO lms.group_members VALUES (11, 115)')});
 	like($err, qr/lms\.preview\(\) does not run on a Citus cluster/,
 		'lms.preview() is refused on the ' . ($node == $c ? 'coordinator' : 'worker') . ', not answered empty');
+}
+
+# team writes (doc/team-management.md) through the coordinator, as on one
+# node: a learner_manager creates a team, a subteam and members, and is
+# refused a group it did not create and a subteam below one, with the same
+# errors; each node checks the write against its own copy of the store
+my @team = (
+	"INSERT INTO lms.groups (group_id, tenant_id, name) VALUES (99001, 1, 'lm team')",
+	'INSERT INTO lms.group_members VALUES (99001, 120), (99001, 125)',
+	"INSERT INTO lms.groups (group_id, tenant_id, name, parent_group_id) VALUES (99002, 1, 'lm subteam', 99001)",
+	'INSERT INTO lms.group_members VALUES (11, 125)',
+	"INSERT INTO lms.groups (group_id, tenant_id, name, parent_group_id) VALUES (99003, 1, 'below Sales', 10)",
+	'UPDATE lms.groups SET parent_group_id = 99001 WHERE group_id = 12',
+	'DELETE FROM lms.group_members WHERE group_id = 99001 AND user_id = 125',
+	'DELETE FROM lms.groups WHERE group_id = 99002',
+	"SELECT group_id || ':' || created_by FROM lms.groups WHERE group_id > 99000 ORDER BY 1",
+	"SELECT string_agg(group_id || ':' || user_id, ' ' ORDER BY 1) FROM lms.group_members WHERE group_id > 99000");
+my (@team_single, @team_cluster);
+for my $sql (@team)
+{
+	for my $side ([ $single, 'citus_single', \@team_single ], [ $c, 'lms_citus', \@team_cluster ])
+	{
+		my ($r, $o, $e) = $side->[0]->psql($side->[1], $sql, extra_params => [ '-U', 'c_lm' ]);
+		$e =~ s/\n.*//s;
+		push @{ $side->[2] }, "$o|$e";
+	}
+}
+is_deeply(\@team_cluster, \@team_single, 'team writes through the coordinator: the same outcomes and errors as on one node')
+  or diag explain [ \@team_single, \@team_cluster ];
+like($team_cluster[3], qr/permission denied to change the members of group 11/, 'a group it did not create: refused');
+is($team_cluster[8], "99001:102|", 'the team it created is its own');
+for my $i (1 .. 2)
+{
+	is($nodes[$i]->safe_psql('lms_citus', "SELECT string_agg(group_id || ':' || user_id, ' ' ORDER BY 1) FROM lms.group_members WHERE group_id > 99000"),
+		'99001:120', 'node ' . $nodes[$i]->name . ' holds the team\'s members');
 }
 
 # the rules at a past time undo the later history, which would write every
