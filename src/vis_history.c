@@ -161,9 +161,12 @@ write_history(SPIPlanPtr *plan, const char *sql, const char *relname, int nextra
 	nulls[2] = role ? ' ' : 'n';
 	nulls[3] = vis_current_principal_quiet(&principal) ? ' ' : 'n';
 	values[3] = Int64GetDatum(nulls[3] == ' ' ? principal : 0);
-	memcpy(types + 4, extra_types, nextra * sizeof(Oid));
-	memcpy(values + 4, extra, nextra * sizeof(Datum));
-	memcpy(nulls + 4, extra_nulls, nextra);
+	if (nextra > 0)
+	{
+		memcpy(types + 4, extra_types, nextra * sizeof(Oid));
+		memcpy(values + 4, extra, nextra * sizeof(Datum));
+		memcpy(nulls + 4, extra_nulls, nextra);
+	}
 
 	GetUserIdAndSecContext(&save_user, &save_sec);
 	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
