@@ -930,21 +930,26 @@ BEGIN
 END
 $$;
 
--- lms._may_write_members(grp) tells whether the principal may add or
--- remove members of group grp
-CREATE FUNCTION lms._may_write_members(grp bigint) RETURNS boolean
+-- lms._team_group(grp) is the tenant and the creator of group grp, as this
+-- node's copy holds them (NULLs: no such group)
+CREATE FUNCTION lms._team_group(grp bigint, OUT tenant bigint, OUT creator bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-	tenant bigint;
-	creator bigint;
 BEGIN
 	EXECUTE format('SELECT g.tenant_id, g.created_by FROM %s g WHERE g.group_id = $1', lms._local('lms.groups'))
 		INTO tenant, creator USING grp;
-	RETURN coalesce(CASE lms._team_role(tenant)
-		WHEN 'platform_admin' THEN true
-		WHEN 'learner_manager' THEN creator = lms.current_principal()
-		END, false);
 END
+$$;
+REVOKE ALL ON FUNCTION lms._team_group(bigint) FROM PUBLIC;
+
+-- lms._may_write_members(grp) tells whether the principal may add or
+-- remove members of group grp
+CREATE FUNCTION lms._may_write_members(grp bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+	SELECT coalesce(CASE lms._team_role(g.tenant)
+		WHEN 'platform_admin' THEN true
+		WHEN 'learner_manager' THEN g.creator = lms.current_principal()
+		END, false)
+	FROM lms._team_group(grp) g
 $$;
 
 -- lms._group_in_use(grp) tells whether deleting group grp would delete or
@@ -956,11 +961,9 @@ $$;
 CREATE FUNCTION lms._group_in_use(grp bigint) RETURNS boolean
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-	tenant bigint;
+	tenant bigint := (lms._team_group(grp)).tenant;
 	used boolean;
 BEGIN
-	EXECUTE format('SELECT g.tenant_id FROM %s g WHERE g.group_id = $1', lms._local('lms.groups'))
-		INTO tenant USING grp;
 	IF tenant IS NULL OR lms._team_role(tenant) IS NULL THEN
 		RETURN NULL;
 	END IF;
