@@ -128,8 +128,10 @@ failed_in() {
 	for t in $(sed -nE 's#^(t/[0-9a-z_]+)\.pl .*(Wstat|Failed|Dubious).*#\1#p' "$1" | sort -u); do
 		f="$WORK/tree/tmp_check/log/regress_log_${t#t/}"
 		first=$(grep -m1 -oE 'not ok [0-9]+ - .*' "$f" 2>/dev/null | cut -c1-120)
-		# the soak's checker (t/LmsSoak.pm): the first reader with a wrong answer
+		# the soak's checker (t/LmsSoak.pm): the first reader with a wrong
+		# answer, and that answer
 		first+=$(grep -m1 -oE '[^/]+\.out: .* [1-9][0-9]* wrong.*' "$f" 2>/dev/null | sed 's/^/ /' | cut -c1-160)
+		first+=$(grep -m1 -oE 'wrong: p=.*' "$f" 2>/dev/null | sed 's/^/ /' | cut -c1-120)
 		[ -n "$first" ] || first=$(grep -m1 -oE "^$t\\.pl +\\(Wstat: [0-9]+ \\(exited [0-9]+\\)" "$1" | sed 's/.*(Wstat/(Wstat/')
 		why+="$t.pl: ${first:-failed}; "
 	done
@@ -215,7 +217,7 @@ if [ $rc != 0 ]; then
 		f="$WORK/tree/tmp_check/log/regress_log_${t#t/}"
 		[ -f "$f" ] || continue
 		echo "   the end of $t.pl's log:"
-		{ grep -E 'not ok|Failed test' "$f" | head -10; grep -E ' [1-9][0-9]* wrong' "$f" | head -10; tail -25 "$f"; } |
+		{ grep -E 'not ok|Failed test' "$f" | head -10; grep -E ' [1-9][0-9]* wrong|wrong: p=' "$f" | head -20; tail -25 "$f"; } |
 			sed 's/^/   | /'
 	done
 fi

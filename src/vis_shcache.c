@@ -37,14 +37,16 @@
  *	  it adds them to the builds under way and withdraws the commit.  A
  *	  build registers before it takes its snapshot and, after registering,
  *	  processes the invalidation messages already sent, so that its private
- *	  tenant structure is as new as its snapshot.  It publishes its entry
- *	  first and then checks, under the commit lock, the keys noted for it
- *	  and those of every commit and prepared transaction under way: if one
- *	  of them is a key it read, it marks its own entry stale and uses its
- *	  result for this statement only, as the per-backend cache does with an
- *	  entry born stale.  Either the committer's marking finds the entry, or
- *	  the build's check finds the commit: a build from a snapshot that
- *	  missed a change is never left published.  A prepared transaction's
+ *	  tenant structure is as new as its snapshot.  Holding the commit lock
+ *	  shared, it checks the keys noted for it and those of every commit and
+ *	  prepared transaction under way, and links its entry only if none of
+ *	  them is a key it read; otherwise it uses its result for this
+ *	  statement only, as the per-backend cache does with an entry born
+ *	  stale.  A commit registers under the same lock, exclusive: before the
+ *	  check, which then finds it, or after the link, and then its marking
+ *	  finds the entry.  So a lookup never finds an entry built from a
+ *	  snapshot that missed a change whose COMMIT has returned: not even for
+ *	  an instant (t/013, part 5).  A prepared transaction's
  *	  keys stay registered until its transaction lock is released, which
  *	  COMMIT or ROLLBACK PREPARED does after sending its messages; the next
  *	  lookup that finds it so marks its entries stale.  The writing
@@ -756,7 +758,8 @@ conflicts(const ShcKeys *k, keyset_hash *keys)
 /*
  * raced ends this backend's build and tells whether a change it may have
  * missed touched a key it read: one noted for it since it registered, or
- * one of a commit or prepared transaction under way.
+ * one of a commit or prepared transaction under way.  The caller holds the
+ * commit lock.
  */
 static bool
 raced(keyset_hash *keys)
@@ -765,7 +768,6 @@ raced(keyset_hash *keys)
 	bool		stale;
 	int			i;
 
-	LWLockAcquire(partition_lock(SHC_COMMIT_LOCK), LW_SHARED);
 	stale = !b->active || conflicts(b, keys);
 	for (i = 0; i < ctl->nprocs && !stale; i++)
 		stale = conflicts(&committers[i], keys);
@@ -773,7 +775,6 @@ raced(keyset_hash *keys)
 		stale = conflicts(&prepared[i], keys);
 	/* only committers, under the exclusive lock, write a build's keys */
 	b->active = false;
-	LWLockRelease(partition_lock(SHC_COMMIT_LOCK));
 	return stale;
 }
 
@@ -812,7 +813,17 @@ vis_shcache_publish(int64 principal, Oid store, const char *blob, Size len,
 	}
 	memcpy(dsa_get_address(a, dp), blob, len);
 
-	/* from here to linking the slot, nothing can fail */
+	/*
+	 * Checked and linked under the commit lock: see the header comment.
+	 * From here to linking the slot, nothing can fail.
+	 */
+	LWLockAcquire(partition_lock(SHC_COMMIT_LOCK), LW_SHARED);
+	if (raced(keys))
+	{
+		LWLockRelease(partition_lock(SHC_COMMIT_LOCK));
+		dsa_free(a, dp);
+		return VIS_SH_STALE;
+	}
 	LWLockAcquire(partition_lock(part), LW_EXCLUSIVE);
 	for (i = 0; i < SHC_SLOTS_PER_PARTITION; i++)
 	{
@@ -862,8 +873,8 @@ vis_shcache_publish(int64 principal, Oid store, const char *blob, Size len,
 			ref->serial = s->serial;
 		}
 		LWLockRelease(partition_lock(part));
+		LWLockRelease(partition_lock(SHC_COMMIT_LOCK));
 		dsa_free(a, dp);
-		builders[my_proc()].active = false;
 		if (!duplicate)
 			return VIS_SH_NO_ROOM;
 		remember_pin(ref->slot);
@@ -889,19 +900,9 @@ vis_shcache_publish(int64 principal, Oid store, const char *blob, Size len,
 	ref->slot = s - ctl->slots;
 	ref->serial = s->serial;
 	LWLockRelease(partition_lock(part));
+	LWLockRelease(partition_lock(SHC_COMMIT_LOCK));
 	remember_pin(ref->slot);
 	pg_atomic_fetch_add_u64(&ctl->builds, 1);
-
-	/* linked first, checked second: see the header comment */
-	if (raced(keys))
-	{
-		LWLockAcquire(partition_lock(part), LW_EXCLUSIVE);
-		if (s->state == SLOT_LIVE && s->serial == ref->serial)
-			kill_slot(s);
-		LWLockRelease(partition_lock(part));
-		ref->slot = -1;
-		return VIS_SH_STALE;
-	}
 	*shared = dsa_get_address(a, dp);
 	return VIS_SH_PUBLISHED;
 }

@@ -6,9 +6,13 @@ changer session, so seq order is commit order) and, for every reader
 observation (principal p, user u, seq b read in a transaction that ended
 before the reader's began, seq a read after it ended, whether p saw u in
 lms.users and how many of u's progress rows it saw), checks the answer
-against the relationships committed before the reader's transaction began:
-where no committed change in (b, a] alters whether p sees u, the reader
-must have seen exactly that.  Changes committed while the reader ran may
+against the relationships whose COMMIT had returned before the reader's
+transaction began (doc/consistency.md): where no committed change after
+them and up to a alters whether p sees u, the reader must have seen
+exactly that.  The change b itself is one of those only if the next one
+had begun: b may be the change whose COMMIT was still under way (visible,
+its invalidations not yet sent) when b was read, and the changer is one
+session, so no other can be.  Changes committed while the reader ran may
 or may not show; nothing else may differ.
 
   soak_check.py TREE LOG ROWS OBSERVATIONS...
@@ -77,6 +81,13 @@ def main():
         i = bisect.bisect_right(seqs, k)
         return values[i - 1] if i > 0 else False
 
+    # the change before each logged one: b's COMMIT may not have returned
+    seqs_logged = [entry[0] for entry in log]
+
+    def returned(b):
+        i = bisect.bisect_left(seqs_logged, b)
+        return seqs_logged[i - 1] if i > 0 else 0
+
     def changed(p, u, b, a):
         seqs = timeline.get((p, u), ([], []))[0]
         return bisect.bisect_right(seqs, a) > bisect.bisect_right(seqs, b)
@@ -90,6 +101,7 @@ def main():
             if obs[0] != "obs":
                 continue
             p, u, b, a, su, sr = (int(v) for v in obs[1:7])
+            b = returned(b)
             if changed(p, u, b, a):
                 skipped += 1
                 continue
