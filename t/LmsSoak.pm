@@ -9,8 +9,8 @@
 # before a transaction and after it and, in it, what the principal sees of
 # one learner (lms.users and lms.progress).  The checker (t/soak_check.py)
 # replays the log and requires every answer to match the relationships
-# committed before the reader's transaction began, wherever no change
-# committed during it alters the answer.
+# committed (their COMMIT returned) before the reader's transaction began,
+# wherever no change committed during it alters the answer.
 package LmsSoak;
 
 use strict;
