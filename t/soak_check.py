@@ -9,11 +9,11 @@ lms.users and how many of u's progress rows it saw), checks the answer
 against the relationships whose COMMIT had returned before the reader's
 transaction began (doc/consistency.md): where no committed change after
 them and up to a alters whether p sees u, the reader must have seen
-exactly that.  The change b itself is one of those only if the next one
-had begun: b may be the change whose COMMIT was still under way (visible,
-its invalidations not yet sent) when b was read, and the changer is one
-session, so no other can be.  Changes committed while the reader ran may
-or may not show; nothing else may differ.
+exactly that.  The change b itself may still have been committing when
+b was read (visible, its COMMIT not yet returned), so it counts as one
+committed while the reader ran; no earlier one can have been, since the
+changer is one session.  Changes committed while the reader ran may or
+may not show; nothing else may differ.
 
   soak_check.py TREE LOG ROWS OBSERVATIONS...
 TREE: "group parent" lines; LOG: "seq kind group x present" lines; ROWS:
